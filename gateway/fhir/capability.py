@@ -1,0 +1,92 @@
+"""The CapabilityStatement served at ``GET /fhir/metadata`` (FHIR R4 capabilitystatement.html).
+
+Built from the same registry the server runs on, so it lists exactly what works.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from gateway import __version__
+from gateway.fhir.model import FHIR_VERSION, SUPPORTED_TYPES
+from gateway.fhir.search_params import params_for
+from gateway.settings import Settings
+
+_INTERACTIONS = (
+    "read",
+    "vread",
+    "update",
+    "patch",
+    "delete",
+    "history-instance",
+    "history-type",
+    "create",
+    "search-type",
+)
+
+
+def _resource(rtype: str) -> dict[str, Any]:
+    params = params_for(rtype)
+    refs = sorted(name for name, p in params.items() if p.type == "reference")
+    return {
+        "type": rtype,
+        "interaction": [{"code": code} for code in _INTERACTIONS],
+        "versioning": "versioned-update",
+        "readHistory": True,
+        "updateCreate": True,
+        "conditionalCreate": True,
+        "conditionalRead": "not-supported",
+        "conditionalUpdate": True,
+        "conditionalDelete": "single",
+        "referencePolicy": ["literal", "enforced", "local"],
+        "searchInclude": ["*", *(f"{rtype}:{name}" for name in refs)],
+        "searchRevInclude": [],
+        "searchParam": [
+            {"name": name, "type": "special" if name == "near" else p.type}
+            for name, p in sorted(params.items())
+        ],
+    }
+
+
+@cache
+def _rest_resources() -> tuple[dict[str, Any], ...]:
+    resources = [_resource(t) for t in SUPPORTED_TYPES]
+    # _revinclude is the mirror of every type's reference parameters.
+    for res in resources:
+        res["searchRevInclude"] = sorted(
+            f"{other['type']}:{p['name']}"
+            for other in resources
+            for p in other["searchParam"]
+            if p["type"] == "reference"
+        )
+    return tuple(resources)
+
+
+def capability_statement(settings: Settings) -> dict[str, Any]:
+    return {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": "2026-11-28",
+        "publisher": "Crisis Exchange Gateway",
+        "kind": "instance",
+        "software": {"name": "Crisis Exchange Gateway", "version": __version__},
+        "implementation": {
+            "description": "Crisis Exchange Gateway FHIR API",
+            "url": settings.fhir_base,
+        },
+        "fhirVersion": FHIR_VERSION,
+        "format": ["application/fhir+json", "json"],
+        "patchFormat": ["application/json-patch+json"],
+        "rest": [
+            {
+                "mode": "server",
+                "resource": list(_rest_resources()),
+                "interaction": [
+                    {"code": "transaction"},
+                    {"code": "batch"},
+                    {"code": "history-system"},
+                ],
+            }
+        ],
+    }

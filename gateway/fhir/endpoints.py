@@ -1,0 +1,382 @@
+"""FHIR R4 REST endpoints under ``/fhir`` (hl7.org/fhir/R4/http.html).
+
+Each endpoint is the request boundary: it opens one unit of work, calls the service and commits before
+the response leaves. Errors are :class:`~gateway.fhir.errors.FhirError` subclasses, rendered elsewhere.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+import orjson
+from fastapi import APIRouter, Depends, Request, Response
+
+from gateway.auth.deps import get_caller, require
+from gateway.auth.schemas import Caller
+from gateway.fhir import schemas
+from gateway.fhir.bundles import BundleProcessor
+from gateway.fhir.capability import capability_statement
+from gateway.fhir.dates import BadDate, date_range, http_date
+from gateway.fhir.errors import InvalidRequest, UnsupportedMediaType
+from gateway.fhir.schemas import FHIR_JSON
+from gateway.fhir.service import ResourceService, Stored, check_type
+
+router = APIRouter(prefix="/fhir")
+_JSON_TYPES = ("application/fhir+json", "application/json")
+_PATCH_TYPES = ("application/json-patch+json",)
+
+
+def _service(request: Request, session: Any) -> ResourceService:
+    settings = request.app.state.settings
+    return ResourceService(
+        session,
+        settings.fhir_base,
+        default_count=settings.default_page_size,
+        max_count=settings.max_page_size,
+        labeller=getattr(request.app.state, "labeller", None),
+    )
+
+
+async def _json_body(request: Request, allowed: tuple[str, ...] = _JSON_TYPES) -> Any:
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype not in allowed:
+        raise UnsupportedMediaType(
+            f"send the body as {' or '.join(allowed)}" + (f", not {ctype}" if ctype else ""),
+            expression="Content-Type",
+        )
+    raw = await request.body()
+    if not raw.strip():
+        raise InvalidRequest("the request body is empty", expression="$", code="required")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(
+            f"the body is not valid JSON ({exc.args[0]})", expression="$", code="structure"
+        ) from None
+
+
+def _resource_response(stored: Stored, *, status: int = 200, prefer: str | None = None) -> Response:
+    headers = {
+        "ETag": stored.etag,
+        "Last-Modified": http_date(stored.last_updated),
+    }
+    if status == 201 or prefer is not None:
+        headers["Location"] = f"{stored.rtype}/{stored.rid}/_history/{stored.version}"
+    if prefer == "return=minimal":
+        return Response(status_code=status, headers=headers)
+    return Response(stored.content or "", status_code=status, headers=headers, media_type=FHIR_JSON)
+
+
+def _prefer(request: Request) -> str | None:
+    value = request.headers.get("prefer", "")
+    for part in value.split(","):
+        part = part.strip()
+        if part.startswith("return="):
+            return part
+    return None
+
+
+def _strict(request: Request) -> bool:
+    return "handling=strict" in request.headers.get("prefer", "")
+
+
+def _search_items(request: Request) -> list[tuple[str, str]]:
+    return [(k, v) for k, v in request.query_params.multi_items()]
+
+
+def _search_bytes(
+    request: Request, svc: ResourceService, rtype: str, items: list[tuple[str, str]]
+) -> bytes:
+    req = svc.parse_search(rtype, items, strict=_strict(request))
+    result = svc.search(req)
+    return schemas.searchset(request.app.state.settings.fhir_base, req, result)
+
+
+@router.get("/metadata")
+def metadata(request: Request) -> Response:
+    return Response(
+        schemas.dumps(capability_statement(request.app.state.settings)), media_type=FHIR_JSON
+    )
+
+
+@router.post("")
+@router.post("/")
+async def transaction(request: Request, caller: Caller = Depends(get_caller)) -> Response:
+    bundle = await _json_body(request)
+    db = request.app.state.db
+
+    def run() -> bytes:
+        with db.unit_of_work() as session:
+            svc = _service(request, session)
+            proc = BundleProcessor(
+                svc,
+                authorize=lambda i, t: require(caller, i, t),
+                search=lambda t, q: _search_bytes(request, svc, t, q),
+            )
+            return schemas.dumps(proc.process(bundle))
+
+    from starlette.concurrency import run_in_threadpool
+
+    return Response(await run_in_threadpool(run), media_type=FHIR_JSON)
+
+
+@router.get("/_history")
+def system_history(request: Request, caller: Caller = Depends(get_caller)) -> Response:
+    require(caller, "s", "*")
+    return _history(request, None, None)
+
+
+@router.get("/{rtype}")
+def search(rtype: str, request: Request, caller: Caller = Depends(get_caller)) -> Response:
+    check_type(rtype)
+    require(caller, "s", rtype)
+    with request.app.state.db.unit_of_work() as session:
+        body = _search_bytes(request, _service(request, session), rtype, _search_items(request))
+    return Response(body, media_type=FHIR_JSON)
+
+
+@router.post("/{rtype}/_search")
+async def search_post(
+    rtype: str, request: Request, caller: Caller = Depends(get_caller)
+) -> Response:
+    check_type(rtype)
+    require(caller, "s", rtype)
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    raw = await request.body()
+    if raw and ctype != "application/x-www-form-urlencoded":
+        raise UnsupportedMediaType(
+            "POST _search takes application/x-www-form-urlencoded parameters",
+            expression="Content-Type",
+        )
+    items = _search_items(request) + parse_qsl(
+        raw.decode("utf-8", "replace"), keep_blank_values=True
+    )
+    from starlette.concurrency import run_in_threadpool
+
+    def run() -> bytes:
+        with request.app.state.db.unit_of_work() as session:
+            return _search_bytes(request, _service(request, session), rtype, items)
+
+    return Response(await run_in_threadpool(run), media_type=FHIR_JSON)
+
+
+@router.post("/{rtype}")
+async def create(rtype: str, request: Request, caller: Caller = Depends(get_caller)) -> Response:
+    check_type(rtype)
+    require(caller, "c", rtype)
+    body = await _json_body(request)
+    if_none_exist = request.headers.get("if-none-exist")
+
+    def run() -> Stored:
+        with request.app.state.db.unit_of_work() as session:
+            return _service(request, session).create(rtype, body, if_none_exist=if_none_exist)
+
+    from starlette.concurrency import run_in_threadpool
+
+    stored = await run_in_threadpool(run)
+    return _resource_response(
+        stored, status=201 if stored.changed else 200, prefer=_prefer(request)
+    )
+
+
+@router.put("/{rtype}")
+async def conditional_update(
+    rtype: str, request: Request, caller: Caller = Depends(get_caller)
+) -> Response:
+    check_type(rtype)
+    require(caller, "u", rtype)
+    body = await _json_body(request)
+    query = _search_items(request)
+    if_match = request.headers.get("if-match")
+
+    def run() -> Stored:
+        with request.app.state.db.unit_of_work() as session:
+            return _service(request, session).conditional_update(
+                rtype, query, body, if_match=if_match
+            )
+
+    from starlette.concurrency import run_in_threadpool
+
+    stored = await run_in_threadpool(run)
+    return _resource_response(
+        stored, status=201 if stored.created else 200, prefer=_prefer(request)
+    )
+
+
+@router.delete("/{rtype}")
+def conditional_delete(
+    rtype: str, request: Request, caller: Caller = Depends(get_caller)
+) -> Response:
+    check_type(rtype)
+    require(caller, "d", rtype)
+    with request.app.state.db.unit_of_work() as session:
+        stored = _service(request, session).conditional_delete(rtype, _search_items(request))
+    headers = {"ETag": stored.etag} if stored else {}
+    return Response(status_code=204, headers=headers)
+
+
+@router.get("/{rtype}/_history")
+def type_history(rtype: str, request: Request, caller: Caller = Depends(get_caller)) -> Response:
+    check_type(rtype)
+    require(caller, "s", rtype)
+    return _history(request, rtype, None)
+
+
+@router.get("/{rtype}/{rid}")
+def read(rtype: str, rid: str, request: Request, caller: Caller = Depends(get_caller)) -> Response:
+    check_type(rtype)
+    require(caller, "r", rtype)
+    with request.app.state.db.unit_of_work() as session:
+        stored = _service(request, session).read(rtype, rid)
+    etag = request.headers.get("if-none-match")
+    if etag is not None and etag.strip() == stored.etag:
+        return Response(status_code=304, headers={"ETag": stored.etag})
+    return _resource_response(stored)
+
+
+@router.put("/{rtype}/{rid}")
+async def update(
+    rtype: str, rid: str, request: Request, caller: Caller = Depends(get_caller)
+) -> Response:
+    check_type(rtype)
+    require(caller, "u", rtype)
+    body = await _json_body(request)
+    if_match = request.headers.get("if-match")
+
+    def run() -> Stored:
+        with request.app.state.db.unit_of_work() as session:
+            return _service(request, session).update(rtype, rid, body, if_match=if_match)
+
+    from starlette.concurrency import run_in_threadpool
+
+    stored = await run_in_threadpool(run)
+    return _resource_response(
+        stored, status=201 if stored.created else 200, prefer=_prefer(request)
+    )
+
+
+@router.patch("/{rtype}/{rid}")
+async def patch(
+    rtype: str, rid: str, request: Request, caller: Caller = Depends(get_caller)
+) -> Response:
+    check_type(rtype)
+    require(caller, "u", rtype)
+    ops = await _json_body(request, _PATCH_TYPES)
+    if_match = request.headers.get("if-match")
+
+    def run() -> Stored:
+        with request.app.state.db.unit_of_work() as session:
+            return _service(request, session).patch(rtype, rid, ops, if_match=if_match)
+
+    from starlette.concurrency import run_in_threadpool
+
+    stored = await run_in_threadpool(run)
+    return _resource_response(stored, prefer=_prefer(request))
+
+
+@router.delete("/{rtype}/{rid}")
+def delete(
+    rtype: str, rid: str, request: Request, caller: Caller = Depends(get_caller)
+) -> Response:
+    check_type(rtype)
+    require(caller, "d", rtype)
+    with request.app.state.db.unit_of_work() as session:
+        stored = _service(request, session).delete(rtype, rid)
+    return Response(status_code=204, headers={"ETag": stored.etag} if stored else {})
+
+
+@router.get("/{rtype}/{rid}/_history")
+def instance_history(
+    rtype: str, rid: str, request: Request, caller: Caller = Depends(get_caller)
+) -> Response:
+    check_type(rtype)
+    require(caller, "r", rtype)
+    return _history(request, rtype, rid)
+
+
+@router.get("/{rtype}/{rid}/_history/{vid}")
+def vread(
+    rtype: str, rid: str, vid: str, request: Request, caller: Caller = Depends(get_caller)
+) -> Response:
+    check_type(rtype)
+    require(caller, "r", rtype)
+    try:
+        version = int(vid)
+    except ValueError:
+        raise InvalidRequest("a version id is a whole number", expression="vid") from None
+    with request.app.state.db.unit_of_work() as session:
+        stored = _service(request, session).vread(rtype, rid, version)
+    return _resource_response(stored)
+
+
+def _history(request: Request, rtype: str | None, rid: str | None) -> Response:
+    settings = request.app.state.settings
+    params = dict(request.query_params)
+    since = before = None
+    try:
+        if "_since" in params:
+            since = date_range(params["_since"])[0]
+        if "_at" in params:
+            before = date_range(params["_at"])[1]
+    except BadDate:
+        raise InvalidRequest(
+            "_since/_at must be FHIR instants, e.g. 2024-05-01T00:00:00Z", expression="_since"
+        ) from None
+    try:
+        count = min(int(params.get("_count", settings.default_page_size)), settings.max_page_size)
+        offset = int(params.get("_offset", 0))
+    except ValueError:
+        raise InvalidRequest(
+            "_count and _offset must be whole numbers", expression="_count"
+        ) from None
+    if count < 0 or offset < 0:
+        raise InvalidRequest("_count and _offset must not be negative", expression="_count")
+    base = settings.fhir_base
+    with request.app.state.db.unit_of_work() as session:
+        svc = _service(request, session)
+        total, rows = svc.repo.history(
+            rtype, rid, since=since, before=before, offset=offset, count=count
+        )
+        if rid is not None and total == 0:
+            from gateway.fhir.errors import NotFound
+
+            raise NotFound(f"{rtype}/{rid} is not known")
+    entries = []
+    for row in rows:
+        entry: dict[str, Any] = {"fullUrl": f"{base}/{row.rtype}/{row.res_id}"}
+        if row.content is not None:
+            entry["resource"] = orjson.Fragment(row.content)
+        method = "POST" if row.method == "POST" else row.method
+        url = row.rtype if method == "POST" else f"{row.rtype}/{row.res_id}"
+        entry["request"] = {"method": "PUT" if method == "PATCH" else method, "url": url}
+        status = (
+            "201 Created" if row.version == 1 else ("204 No Content" if row.deleted else "200 OK")
+        )
+        entry["response"] = {
+            "status": status,
+            "etag": f'W/"{row.version}"',
+            "lastModified": http_date(row.last_updated),
+        }
+        entries.append(entry)
+    path = "/".join(p for p in (rtype, rid, "_history") if p)
+    query = {k: v for k, v in params.items() if k != "_offset"}
+    links = []
+    if offset + count < total:
+        links.append(
+            {
+                "relation": "next",
+                "url": f"{base}/{path}?{urlencode({**query, '_count': count, '_offset': offset + count})}",
+            }
+        )
+    if offset > 0:
+        links.append(
+            {
+                "relation": "previous",
+                "url": f"{base}/{path}?{urlencode({**query, '_count': count, '_offset': max(offset - count, 0)})}",
+            }
+        )
+    self_url = f"{base}/{path}" + (f"?{urlencode(params)}" if params else "")
+    return Response(
+        schemas.history_bundle(base, self_url, total, entries, links), media_type=FHIR_JSON
+    )

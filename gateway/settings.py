@@ -1,0 +1,61 @@
+"""Runtime settings, read from ``GATEWAY_*`` environment variables.
+
+The defaults are for the embedded demo (SQLite under ``var/``). Production is chosen with
+``GATEWAY_ENV=production``; later checks (demo keys, demo users) key off :attr:`Settings.production`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+DEFAULT_DATABASE_URL = "sqlite:///var/gateway.db"
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise SystemExit(f"{name} must be a whole number, got {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service needs to start; immutable once built."""
+
+    database_url: str = DEFAULT_DATABASE_URL
+    base_url: str = "http://127.0.0.1:8000"
+    env: str = "development"
+    max_body_bytes: int = 10 * 1024 * 1024
+    default_page_size: int = 50
+    max_page_size: int = 1000
+    var_dir: Path = field(default_factory=lambda: Path("var"))
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def fhir_base(self) -> str:
+        return self.base_url.rstrip("/") + "/fhir"
+
+    def with_overrides(self, **changes: object) -> Settings:
+        """A copy with some values replaced (CLI flags win over the environment)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def load_settings() -> Settings:
+    """Build settings from the environment."""
+    return Settings(
+        database_url=os.environ.get("GATEWAY_DATABASE_URL", DEFAULT_DATABASE_URL),
+        base_url=os.environ.get("GATEWAY_BASE_URL", "http://127.0.0.1:8000"),
+        env=os.environ.get("GATEWAY_ENV", "development"),
+        max_body_bytes=_env_int("GATEWAY_MAX_BODY_BYTES", 10 * 1024 * 1024),
+        default_page_size=_env_int("GATEWAY_DEFAULT_PAGE_SIZE", 50),
+        max_page_size=_env_int("GATEWAY_MAX_PAGE_SIZE", 1000),
+        var_dir=Path(os.environ.get("GATEWAY_VAR_DIR", "var")),
+    )

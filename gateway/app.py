@@ -1,4 +1,4 @@
-"""The ASGI application: ``create_app`` wires settings, database, routers and error handling."""
+"""The ASGI application: ``create_app`` wires settings, database, keys, routers and error handling."""
 
 from __future__ import annotations
 
@@ -8,6 +8,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from gateway import __version__, errors
+from gateway.auth import admin, login
+from gateway.auth import endpoints as auth_endpoints
+from gateway.auth.keys import KeyStore
+from gateway.auth.repository import AuthRepository
+from gateway.auth.server import GatewayAuthorizationServer
+from gateway.auth.tokens import TokenService
 from gateway.db.migrate import check_migrated
 from gateway.db.session import Database
 from gateway.fhir.endpoints import router as fhir_router
@@ -15,11 +21,42 @@ from gateway.middleware import BodyLimit
 from gateway.settings import Settings, load_settings
 
 
-def create_app(settings: Settings | None = None, *, db: Database | None = None) -> FastAPI:
+class UnsafeProductionSettings(RuntimeError):
+    """Production settings with demo keys, demo registrations or plain HTTP."""
+
+
+def check_production(settings: Settings, keys: KeyStore, db: Database) -> None:
+    """Refuse to run in production with anything the demo created, or without TLS."""
+    problems = []
+    if keys.is_demo:
+        problems.append(f"the key directory {settings.key_dir} holds demo keys")
+    if not settings.base_url.startswith("https://"):
+        problems.append("GATEWAY_BASE_URL must be an https:// URL")
+    with db.unit_of_work() as session:
+        demo = AuthRepository(session).demo_entries()
+    if demo:
+        problems.append(f"demo registrations are present ({', '.join(demo[:5])})")
+    if problems:
+        raise UnsafeProductionSettings("refusing to start in production: " + "; ".join(problems))
+
+
+def create_app(
+    settings: Settings | None = None, *, db: Database | None = None, keys: KeyStore | None = None
+) -> FastAPI:
     """Build the app; the database must already be migrated (``gateway db upgrade``)."""
     settings = settings or load_settings()
     database = db or Database(settings.database_url)
     check_migrated(database.engine)
+    keystore = keys or KeyStore(settings.key_dir)
+    keystore.load()
+    if settings.production:
+        check_production(settings, keystore, database)
+    tokens = TokenService(
+        keystore,
+        issuer=settings.issuer,
+        audience=settings.fhir_base,
+        lifetime=settings.token_lifetime,
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -36,8 +73,14 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     )
     app.state.settings = settings
     app.state.db = database
+    app.state.keys = keystore
+    app.state.tokens = tokens
+    app.state.auth_server = GatewayAuthorizationServer(tokens, settings.token_url)
     app.state.labeller = None
     errors.install(app)
+    app.include_router(auth_endpoints.router)
+    app.include_router(login.router)
+    app.include_router(admin.router)
     app.include_router(fhir_router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     return app

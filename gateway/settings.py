@@ -34,6 +34,11 @@ class Settings:
     default_page_size: int = 50
     max_page_size: int = 1000
     var_dir: Path = field(default_factory=lambda: Path("var"))
+    key_dir: Path = field(default_factory=lambda: Path("var/keys"))
+    token_lifetime: int = 300
+    session_minutes: int = 30
+    login_max_failures: int = 5
+    login_lockout_minutes: int = 15
 
     @property
     def production(self) -> bool:
@@ -42,6 +47,14 @@ class Settings:
     @property
     def fhir_base(self) -> str:
         return self.base_url.rstrip("/") + "/fhir"
+
+    @property
+    def token_url(self) -> str:
+        return self.base_url.rstrip("/") + "/auth/token"
+
+    @property
+    def issuer(self) -> str:
+        return self.base_url.rstrip("/")
 
     def with_overrides(self, **changes: object) -> Settings:
         """A copy with some values replaced (CLI flags win over the environment)."""
@@ -58,4 +71,9 @@ def load_settings() -> Settings:
         default_page_size=_env_int("GATEWAY_DEFAULT_PAGE_SIZE", 50),
         max_page_size=_env_int("GATEWAY_MAX_PAGE_SIZE", 1000),
         var_dir=Path(os.environ.get("GATEWAY_VAR_DIR", "var")),
+        key_dir=Path(os.environ.get("GATEWAY_KEY_DIR", "var/keys")),
+        token_lifetime=min(_env_int("GATEWAY_TOKEN_LIFETIME", 300), 300),
+        session_minutes=_env_int("GATEWAY_SESSION_MINUTES", 30),
+        login_max_failures=_env_int("GATEWAY_LOGIN_MAX_FAILURES", 5),
+        login_lockout_minutes=_env_int("GATEWAY_LOGIN_LOCKOUT_MINUTES", 15),
     )

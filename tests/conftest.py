@@ -11,6 +11,7 @@ from sqlalchemy import delete
 from sqlmodel import SQLModel
 
 from gateway.app import create_app
+from gateway.auth.keys import KeyStore
 from gateway.db.session import Database
 from gateway.settings import Settings
 from tests.support.databases import backends, fresh_database
@@ -46,16 +47,51 @@ def db(database: Database) -> Iterator[Database]:
     yield database
 
 
-@pytest.fixture()
-def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, base_url=BASE_URL, max_body_bytes=1_000_000)
+@pytest.fixture(scope="session")
+def key_dir(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    return tmp_path_factory.mktemp("keys")
+
+
+@pytest.fixture(scope="session")
+def keystore(key_dir: Any) -> KeyStore:
+    keys = KeyStore(key_dir)
+    keys.load()
+    return keys
 
 
 @pytest.fixture()
-def client(db: Database, settings: Settings) -> Iterator[TestClient]:
-    app = create_app(settings, db=db)
+def settings(database_url: str, key_dir: Any) -> Settings:
+    return Settings(
+        database_url=database_url, base_url=BASE_URL, max_body_bytes=1_000_000, key_dir=key_dir
+    )
+
+
+def bearer(app: Any, scope: str = "system/*.cruds", **claims: Any) -> dict[str, str]:
+    """An Authorization header with a real token signed by the app's own key."""
+    token = app.state.tokens.issue(
+        client_id=claims.pop("client_id", "test-client"),
+        agency=claims.pop("agency", "test-agency"),
+        role=claims.pop("role", "gateway_admin"),
+        scope=scope,
+        purposes=claims.pop("purposes", ["TREAT"]),
+        user=claims.pop("user", None),
+    )
+    return {"Authorization": f"Bearer {token['access_token']}"}
+
+
+@pytest.fixture()
+def anon_client(db: Database, settings: Settings, keystore: KeyStore) -> Iterator[TestClient]:
+    """A client with no token: every API call but discovery must be refused."""
+    app = create_app(settings, db=db, keys=keystore)
     with TestClient(app, raise_server_exceptions=False) as test_client:
         yield test_client
+
+
+@pytest.fixture()
+def client(anon_client: TestClient) -> TestClient:
+    """A client holding a valid token with every scope (``system/*.cruds``)."""
+    anon_client.headers.update(bearer(anon_client.app))
+    return anon_client
 
 
 FHIR = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}

@@ -1,7 +1,7 @@
-"""The one dependency every API endpoint uses to learn who is calling.
+"""The one dependency every API endpoint uses to learn who is calling: a valid bearer token.
 
-Until the token service lands this yields a development caller holding ``system/*.cruds``; the
-endpoints only ever see :class:`Caller`, so plugging real token checks in changes nothing else.
+401 with ``WWW-Authenticate`` (RFC 6750 §3) when the token is missing or invalid; the scope ceiling is
+checked per interaction with :func:`require` (403 ``OperationOutcome``).
 """
 
 from __future__ import annotations
@@ -9,14 +9,28 @@ from __future__ import annotations
 from fastapi import Request
 
 from gateway.auth.schemas import Caller
-from gateway.fhir.errors import Forbidden
+from gateway.auth.tokens import InvalidToken
+from gateway.fhir.errors import Forbidden, Unauthorized
 
-DEVELOPMENT_CALLER = Caller.with_scope("development", "system/*.cruds", role="gateway_admin")
+REALM = 'Bearer realm="crisis-exchange-gateway"'
 
 
 def get_caller(request: Request) -> Caller:
-    caller = getattr(request.state, "caller", None)
-    return caller if isinstance(caller, Caller) else DEVELOPMENT_CALLER
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        raise Unauthorized("a bearer access token is required", headers={"WWW-Authenticate": REALM})
+    try:
+        caller: Caller = request.app.state.tokens.verify(value.strip())
+    except InvalidToken as exc:
+        raise Unauthorized(
+            str(exc),
+            headers={
+                "WWW-Authenticate": f'{REALM}, error="invalid_token", error_description="{exc}"'
+            },
+        ) from None
+    request.state.caller = caller
+    return caller
 
 
 def require(caller: Caller, interaction: str, resource_type: str) -> None:
@@ -25,3 +39,8 @@ def require(caller: Caller, interaction: str, resource_type: str) -> None:
         raise Forbidden(
             f"the token's scopes do not allow '{interaction}' on {resource_type}", code="forbidden"
         )
+
+
+def require_role(caller: Caller, *roles: str) -> None:
+    if caller.role not in roles:
+        raise Forbidden(f"this needs the role {' or '.join(roles)}", code="forbidden")

@@ -45,3 +45,36 @@ def parse_scopes(text: str) -> tuple[Scope, ...]:
 
 def covers(scopes: tuple[Scope, ...], interaction: str, resource_type: str) -> bool:
     return any(s.covers(interaction, resource_type) for s in scopes)
+
+
+def _intersect(a: Scope, b: Scope) -> Scope | None:
+    if a.context != b.context:
+        return None
+    if a.resource_type == "*":
+        rtype = b.resource_type
+    elif b.resource_type in ("*", a.resource_type):
+        rtype = a.resource_type
+    else:
+        return None
+    letters = a.interactions & b.interactions
+    if not letters:
+        return None
+    return Scope(a.context, rtype, frozenset(letters), a.query or b.query)
+
+
+def format_scope(scope: Scope) -> str:
+    letters = "".join(c for c in "cruds" if c in scope.interactions)
+    text = f"{scope.context}/{scope.resource_type}.{letters}"
+    return f"{text}?{scope.query}" if scope.query else text
+
+
+def intersect_scopes(requested: str, registered: str) -> str:
+    """The scopes granted: each requested scope cut down to what the registration allows."""
+    allowed = parse_scopes(registered)
+    granted: list[str] = []
+    for asked in parse_scopes(requested):
+        for ceiling in allowed:
+            got = _intersect(asked, ceiling)
+            if got is not None and (text := format_scope(got)) not in granted:
+                granted.append(text)
+    return " ".join(granted)

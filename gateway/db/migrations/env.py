@@ -5,7 +5,8 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
-import gateway.db.tables  # noqa: F401  (registers the tables on the metadata)
+import gateway.db.tables
+import gateway.db.tables_auth  # noqa: F401
 from gateway.db.engine import make_engine
 
 config = context.config

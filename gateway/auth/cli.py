@@ -1,0 +1,228 @@
+"""``gateway agencies|clients|users|keys`` commands: manage the registry from a shell."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from gateway.auth.keys import KeyStore
+from gateway.auth.registry import Registry
+from gateway.db.session import Database
+from gateway.fhir.errors import FhirError
+from gateway.settings import load_settings
+
+T = TypeVar("T")
+agencies = typer.Typer(help="Agencies taking part in the exchange", no_args_is_help=True)
+clients = typer.Typer(help="Agency systems (SMART Backend Services clients)", no_args_is_help=True)
+users = typer.Typer(help="People who sign in to the console", no_args_is_help=True)
+keys = typer.Typer(help="The gateway's own token-signing keys", no_args_is_help=True)
+
+DatabaseUrl = Annotated[
+    str | None, typer.Option("--database-url", help="default GATEWAY_DATABASE_URL")
+]
+
+
+def _with_registry(database_url: str | None, fn: Callable[[Registry], T]) -> T:
+    settings = load_settings().with_overrides(database_url=database_url)
+    db = Database(settings.database_url, pool_size=1)
+    try:
+        with db.unit_of_work() as session:
+            return fn(Registry(session))
+    except FhirError as exc:
+        typer.echo(f"error: {exc.diagnostics}", err=True)
+        raise typer.Exit(code=2) from None
+    finally:
+        db.dispose()
+
+
+def _read_jwks(path: Path) -> Any:
+    try:
+        return path.read_text()
+    except OSError as exc:
+        typer.echo(f"error: cannot read {path}: {exc.strerror}", err=True)
+        raise typer.Exit(code=2) from None
+
+
+@agencies.command("add")
+def agencies_add(
+    id: Annotated[str, typer.Option("--id", help="short id, e.g. amarillo-pd")],
+    kind: Annotated[str, typer.Option(help="police, hospital, bha, facility or crisis-team")],
+    name: Annotated[str, typer.Option(help="display name")],
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Register an agency."""
+    _with_registry(database_url, lambda r: r.add_agency(id, kind, name))
+    typer.echo(f"agency {id} registered")
+
+
+@agencies.command("list")
+def agencies_list(database_url: DatabaseUrl = None) -> None:
+    """List agencies."""
+    for row in _with_registry(database_url, lambda r: list(r.repo.agencies())):
+        typer.echo(f"{row.id}\t{row.kind}\t{row.name}")
+
+
+@clients.command("add")
+def clients_add(
+    client_id: Annotated[str, typer.Option("--client-id")],
+    agency: Annotated[str, typer.Option(help="agency id")],
+    role: Annotated[str, typer.Option(help="e.g. hospital_ehr, police_rms, bha_system")],
+    scope: Annotated[
+        str, typer.Option(help='ceiling scopes, e.g. "system/Patient.rs system/Encounter.cruds"')
+    ],
+    jwks_file: Annotated[
+        Path | None, typer.Option("--jwks-file", help="the client's public JWKS")
+    ] = None,
+    jwks_url: Annotated[
+        str | None, typer.Option("--jwks-url", help="where the client publishes its JWKS")
+    ] = None,
+    purpose: Annotated[
+        str,
+        typer.Option(
+            help="purposes of use it may assert, e.g. TREAT,HOPERAT (first is the default)"
+        ),
+    ] = "",
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Register an agency system with its public keys, ceiling scopes and purposes of use."""
+    if (jwks_file is None) == (jwks_url is None):
+        typer.echo("error: give exactly one of --jwks-file or --jwks-url", err=True)
+        raise typer.Exit(code=2)
+    jwks = _read_jwks(jwks_file) if jwks_file else None
+    purposes = [p.strip() for p in purpose.split(",") if p.strip()]
+    _with_registry(
+        database_url,
+        lambda r: r.add_client(
+            client_id, agency, role, scope, jwks=jwks, jwks_url=jwks_url, purposes=purposes
+        ),
+    )
+    typer.echo(f"client {client_id} registered")
+
+
+@clients.command("list")
+def clients_list(database_url: DatabaseUrl = None) -> None:
+    """List clients."""
+    for row in _with_registry(database_url, lambda r: list(r.repo.clients())):
+        state = "enabled" if row.enabled else "disabled"
+        typer.echo(f"{row.client_id}\t{row.agency_id}\t{row.role}\t{state}\t{row.scope}")
+
+
+@clients.command("set-keys")
+def clients_set_keys(
+    client_id: Annotated[str, typer.Option("--client-id")],
+    jwks_file: Annotated[Path | None, typer.Option("--jwks-file")] = None,
+    jwks_url: Annotated[str | None, typer.Option("--jwks-url")] = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Replace a client's public keys (key rotation)."""
+    jwks = _read_jwks(jwks_file) if jwks_file else None
+    _with_registry(
+        database_url, lambda r: r.set_client_keys(client_id, jwks=jwks, jwks_url=jwks_url)
+    )
+    typer.echo(f"client {client_id} keys replaced")
+
+
+def _toggle_client(client_id: str, enabled: bool, database_url: str | None) -> None:
+    _with_registry(database_url, lambda r: r.set_client_enabled(client_id, enabled))
+    typer.echo(f"client {client_id} {'enabled' if enabled else 'disabled'}")
+
+
+@clients.command("disable")
+def clients_disable(
+    client_id: Annotated[str, typer.Option("--client-id")], database_url: DatabaseUrl = None
+) -> None:
+    """Stop a client from obtaining tokens."""
+    _toggle_client(client_id, False, database_url)
+
+
+@clients.command("enable")
+def clients_enable(
+    client_id: Annotated[str, typer.Option("--client-id")], database_url: DatabaseUrl = None
+) -> None:
+    """Allow a disabled client again."""
+    _toggle_client(client_id, True, database_url)
+
+
+def _read_password() -> str:
+    if sys.stdin.isatty():
+        return typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    return sys.stdin.readline().rstrip("\n")
+
+
+@users.command("add")
+def users_add(
+    username: Annotated[str, typer.Option("--username")],
+    agency: Annotated[str, typer.Option(help="agency id")],
+    role: Annotated[str, typer.Option(help="e.g. police_officer, crisis_clinician, bha_auditor")],
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Register a person; the password is read from standard input."""
+    password = _read_password()
+    _with_registry(database_url, lambda r: r.add_user(username, agency, role, password))
+    typer.echo(f"user {username} registered")
+
+
+@users.command("list")
+def users_list(database_url: DatabaseUrl = None) -> None:
+    """List users."""
+    for row in _with_registry(database_url, lambda r: list(r.repo.users())):
+        typer.echo(
+            f"{row.username}\t{row.agency_id}\t{row.role}\t{'enabled' if row.enabled else 'disabled'}"
+        )
+
+
+@users.command("set-password")
+def users_set_password(
+    username: Annotated[str, typer.Option("--username")], database_url: DatabaseUrl = None
+) -> None:
+    """Set a new password (read from standard input); clears any lockout."""
+    password = _read_password()
+    _with_registry(database_url, lambda r: r.set_password(username, password))
+    typer.echo(f"password of {username} changed")
+
+
+@users.command("disable")
+def users_disable(
+    username: Annotated[str, typer.Option("--username")], database_url: DatabaseUrl = None
+) -> None:
+    """Stop a person from signing in."""
+    _with_registry(database_url, lambda r: r.set_user_enabled(username, False))
+    typer.echo(f"user {username} disabled")
+
+
+@users.command("enable")
+def users_enable(
+    username: Annotated[str, typer.Option("--username")], database_url: DatabaseUrl = None
+) -> None:
+    """Allow a disabled or locked-out person again."""
+    _with_registry(database_url, lambda r: r.set_user_enabled(username, True))
+    typer.echo(f"user {username} enabled")
+
+
+@keys.command("rotate")
+def keys_rotate() -> None:
+    """Start signing with a new key; the old one keeps verifying tokens already issued."""
+    store = KeyStore(load_settings().key_dir)
+    store.load()
+    kid = store.rotate()
+    typer.echo(f"now signing with key {kid}")
+
+
+@keys.command("list")
+def keys_list() -> None:
+    """List the signing keys (newest signs)."""
+    store = KeyStore(load_settings().key_dir)
+    store.load()
+    for key in store.jwks()["keys"]:
+        typer.echo(key["kid"])
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(agencies, name="agencies")
+    app.add_typer(clients, name="clients")
+    app.add_typer(users, name="users")
+    app.add_typer(keys, name="keys")

@@ -221,8 +221,71 @@ def keys_list() -> None:
         typer.echo(key["kid"])
 
 
+def token(
+    client_id: Annotated[str, typer.Option("--client-id")],
+    key: Annotated[Path, typer.Option("--key", help="the client's private JWK (JSON)")],
+    scope: Annotated[str, typer.Option(help="scopes to ask for")] = "system/*.rs",
+    url: Annotated[str, typer.Option(help="the gateway's base URL")] = "http://127.0.0.1:8000",
+    purpose: Annotated[
+        str | None, typer.Option(help="purpose of use to assert, e.g. TREAT")
+    ] = None,
+) -> None:
+    """Obtain an access token the way an agency system does (SMART Backend Services) and print it."""
+    import json as _json
+    import time as _time
+    import uuid as _uuid
+
+    import httpx
+    from joserfc import jwt as _jwt
+    from joserfc.jwk import ECKey, RSAKey
+
+    try:
+        private = _json.loads(key.read_text())
+    except (OSError, ValueError) as exc:
+        typer.echo(f"error: cannot read the key {key}: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+    signer = ECKey.import_key(private) if private.get("kty") == "EC" else RSAKey.import_key(private)
+    alg = "ES384" if private.get("kty") == "EC" else "RS384"
+    config_url = f"{url.rstrip('/')}/fhir/.well-known/smart-configuration"
+    try:
+        token_url = httpx.get(config_url, timeout=10).json()["token_endpoint"]
+        now = int(_time.time())
+        claims: dict[str, Any] = {
+            "iss": client_id,
+            "sub": client_id,
+            "aud": token_url,
+            "exp": now + 240,
+            "jti": str(_uuid.uuid4()),
+        }
+        if purpose:
+            claims["extensions"] = {"hl7-b2b": {"purpose_of_use": [purpose]}}
+        signed = _jwt.encode(
+            {"alg": alg, "kid": private.get("kid"), "typ": "JWT"}, claims, signer, algorithms=[alg]
+        )
+        response = httpx.post(
+            f"{url.rstrip('/')}/auth/token",
+            data={
+                "grant_type": "client_credentials",
+                "scope": scope,
+                "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                "client_assertion": signed,
+            },
+            timeout=10,
+        )
+    except (httpx.HTTPError, KeyError, ValueError) as exc:
+        typer.echo(f"error: cannot reach the gateway at {url}: {type(exc).__name__}", err=True)
+        raise typer.Exit(code=2) from None
+    body = response.json()
+    if response.status_code != 200:
+        typer.echo(f"error: {body.get('error')}: {body.get('error_description', '')}", err=True)
+        raise typer.Exit(code=1)
+    typer.echo(body["access_token"])
+
+
 def register(app: typer.Typer) -> None:
+    """Attach the registry commands to the top-level ``gateway`` command."""
     app.add_typer(agencies, name="agencies")
     app.add_typer(clients, name="clients")
     app.add_typer(users, name="users")
     app.add_typer(keys, name="keys")
+    app.command("token")(token)

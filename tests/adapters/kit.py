@@ -9,6 +9,7 @@ agency, the source record and the adapter version, stable output (idempotency), 
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -104,10 +105,8 @@ class AdapterContract:
     )
     @given(junk=st.binary(max_size=400))
     def test_arbitrary_bytes_only_give_clean_refusals(self, junk: bytes) -> None:
-        try:
+        with contextlib.suppress(AdapterError):
             convert_all(self.adapter, junk, self.adapter.media_types[0])
-        except AdapterError:
-            pass
 
     def test_golden_files(self) -> None:
         if self.golden_dir is None:

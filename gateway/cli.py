@@ -1,42 +1,121 @@
-"""The ``gateway`` command: serve, migrate, demo."""
+"""The ``gateway`` command: serve, migrate, demo.
+
+Operator mistakes (an unreachable or un-migrated database, a malformed URL) end with one ``error:``
+line naming the fix and exit code 2, never a traceback.
+"""
 
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
-from gateway.settings import load_settings
+from gateway.auth.cli import register as register_registry_commands
+from gateway.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from gateway.db.session import Database
 
 app = typer.Typer(help="Crisis Exchange Gateway", no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="Database administration", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+register_registry_commands(app)  # gateway agencies|clients|users|keys
 
 DatabaseUrl = Annotated[
     str | None,
-    typer.Option("--database-url", help="SQLAlchemy URL; default GATEWAY_DATABASE_URL or var/gateway.db"),
+    typer.Option(
+        "--database-url", help="SQLAlchemy URL; default GATEWAY_DATABASE_URL or var/gateway.db"
+    ),
 ]
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code=2)
+
+
+def _shown(url: str) -> str:
+    """The URL with any password masked, fit for a message."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(unparseable URL)"
+
+
+@contextmanager
+def _database_errors(url: str) -> Iterator[None]:
+    """Turn the ways a database URL can be wrong into one clear ``error:`` line."""
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+
+    from gateway.db.migrate import DatabaseNotMigrated
+
+    try:
+        yield
+    except DatabaseNotMigrated as exc:
+        _fail(str(exc))
+    except OperationalError as exc:
+        # The driver's first line says what failed (refused, unknown host, bad password) without
+        # echoing the password itself.
+        reason = str(exc.orig).strip().splitlines()[0][:300] if exc.orig else type(exc).__name__
+        _fail(f"cannot reach the database {_shown(url)}: {reason}")
+    except NoSuchModuleError:
+        _fail(
+            f"unsupported database URL {_shown(url)}: use sqlite:///path/to/file.db or "
+            "postgresql+psycopg://user@host:5432/dbname"
+        )
+    except ArgumentError:
+        _fail(
+            "the database URL is not a SQLAlchemy URL: use sqlite:///path/to/file.db or "
+            "postgresql+psycopg://user@host:5432/dbname"
+        )
+
+
+def _require_sqlite_file(url: str) -> None:
+    """Serving must not create an empty SQLite file (and its directories) at a mistyped path."""
+    from pathlib import Path
+
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return  # reported by _database_errors with the other URL mistakes
+    path = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not path or path == ":memory:":
+        return
+    if not Path(path).is_file():
+        _fail(
+            f"there is no database at {_shown(url)}; run `gateway db upgrade` "
+            "(with the same --database-url) to create it"
+        )
 
 
 @db_app.command("upgrade")
 def db_upgrade(database_url: DatabaseUrl = None) -> None:
     """Apply the database migrations (creates the schema on a new database)."""
-    from sqlalchemy.exc import OperationalError
-
     from gateway.db.migrate import upgrade
 
     settings = load_settings().with_overrides(database_url=database_url)
-    try:
+    with _database_errors(settings.database_url):
         upgrade(settings.database_url)
-    except OperationalError as exc:
-        _fail(f"cannot reach the database: {type(exc.orig).__name__}")
-    typer.echo("database is at the latest revision")
+    typer.echo(f"database {_shown(settings.database_url)} is at the latest revision")
+
+
+def _check_production(settings: Settings, database: Database) -> None:
+    from gateway.app import UnsafeProductionSettings, check_production
+    from gateway.auth.keys import KeyStore
+
+    try:
+        check_production(settings, KeyStore(settings.key_dir), database)
+    except UnsafeProductionSettings as exc:
+        _fail(str(exc))
 
 
 @app.command()
@@ -49,24 +128,33 @@ def serve(
     """Serve the gateway over HTTP."""
     import os
 
-    import uvicorn
-
-    from gateway.db.migrate import DatabaseNotMigrated, check_migrated
+    from gateway.db.migrate import check_migrated
     from gateway.db.session import Database
 
-    settings = load_settings().with_overrides(database_url=database_url)
-    if "GATEWAY_BASE_URL" not in os.environ:
-        os.environ["GATEWAY_BASE_URL"] = f"http://{host}:{port}"
+    base_url = os.environ.get("GATEWAY_BASE_URL") or f"http://{host}:{port}"
+    settings = load_settings().with_overrides(database_url=database_url, base_url=base_url)
+    _require_sqlite_file(settings.database_url)
+    # What each worker would refuse with a traceback at import time, refused here in one line.
+    with _database_errors(settings.database_url):
+        probe = Database(settings.database_url, pool_size=1)
+        try:
+            check_migrated(probe.engine)
+            if settings.production:
+                _check_production(settings, probe)
+        finally:
+            probe.dispose()
+    # uvicorn imports gateway.asgi (in each worker), which builds its settings from the environment.
+    os.environ["GATEWAY_BASE_URL"] = settings.base_url
     os.environ["GATEWAY_DATABASE_URL"] = settings.database_url
-    probe = Database(settings.database_url, pool_size=1)
-    try:
-        check_migrated(probe.engine)
-    except DatabaseNotMigrated as exc:
-        _fail(str(exc))
-    finally:
-        probe.dispose()
+    import uvicorn
+
     uvicorn.run(
-        "gateway.asgi:app", host=host, port=port, workers=workers, log_level="info", access_log=False
+        "gateway.asgi:app",
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        access_log=False,
     )
 
 
@@ -75,30 +163,42 @@ def demo(
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
     database_url: DatabaseUrl = None,
-    serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve after loading")] = True,
+    serve_after: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Serve after loading")
+    ] = True,
 ) -> None:
-    """Migrate the embedded database, load demo data and serve."""
+    """Migrate the database, load the demo data (idempotent) and serve."""
+    from gateway.auth.keys import KeyStore
     from gateway.db.migrate import upgrade
     from gateway.demo import load_demo
 
     settings = load_settings().with_overrides(database_url=database_url)
-    upgrade(settings.database_url)
-    summary = load_demo(settings)
+    if settings.production:
+        _fail(
+            "`gateway demo` loads synthetic patients; it does not run with GATEWAY_ENV=production"
+        )
+    with _database_errors(settings.database_url):
+        upgrade(settings.database_url)
+        summary = load_demo(settings)
+    # Keys a demo has used must never sign production tokens: production start-up refuses them.
+    keys = KeyStore(settings.key_dir)
+    keys.load()
+    keys.mark_demo()
     typer.echo(summary)
+    if not serve_after:
+        return
     typer.echo(
         f"\nThe gateway is starting on http://{host}:{port}\n"
         f"  capability statement: http://{host}:{port}/fhir/metadata\n"
-        f"  patients:             http://{host}:{port}/fhir/Patient\n"
+        f"  SMART configuration:  http://{host}:{port}/fhir/.well-known/smart-configuration\n"
         f"  API docs:             http://{host}:{port}/docs\n"
-        "Authentication is not enforced yet in this build (development caller); tokens arrive with the\n"
-        "SMART Backend Services work.\n"
     )
-    if serve_after:
-        serve(host=host, port=port, database_url=settings.database_url, workers=1)
+    serve(host=host, port=port, database_url=settings.database_url, workers=1)
 
 
 def main() -> None:
+    """Entry point of the ``gateway`` console script and of ``python -m gateway``."""
     try:
-        app()
+        app(prog_name="gateway")
     except KeyboardInterrupt:
         sys.exit(130)

@@ -15,18 +15,15 @@ from gateway.auth.registry import Registry
 
 DEMO_PASSWORD = "demo-password-not-for-production"
 
-AGENCIES = (
-    ("amarillo-pd", "police", "Amarillo Police Department"),
-    ("panhandle-regional", "hospital", "Panhandle Regional Hospital"),
-    ("tpc-bha", "bha", "Texas Panhandle Centers (behavioral health authority)"),
-    ("sunrise-psych", "facility", "Sunrise Psychiatric Hospital"),
-    ("high-plains-bh", "facility", "High Plains Behavioral Health"),
-    ("amarillo-crisis-team", "crisis-team", "Amarillo Mobile Crisis Outreach Team"),
+# Agencies the demo data defines (gateway/demo.py) plus two facilities of its directory.
+FACILITIES = (
+    ("hifld-0079979106", "facility", "The Pavilion (Amarillo)"),
+    ("hifld-0035779408", "facility", "Sunrise Canyon (Lubbock)"),
 )
 CLIENTS = (
     (
         "amarillo-pd-rms",
-        "amarillo-pd",
+        "demo-amarillo-pd",
         "police_rms",
         "system/*.cruds",
         ["HLEGAL", "THREAT"],
@@ -34,7 +31,7 @@ CLIENTS = (
     ),
     (
         "panhandle-ehr",
-        "panhandle-regional",
+        "demo-panhandle-regional",
         "hospital_ehr",
         "system/*.cruds",
         ["TREAT", "HOPERAT"],
@@ -42,39 +39,32 @@ CLIENTS = (
     ),
     (
         "tpc-case-system",
-        "tpc-bha",
+        "demo-tpc",
         "bha_system",
         "system/*.cruds",
         ["TREAT", "CAREMGT", "HOPERAT"],
         "RS384",
     ),
-    ("sunrise-intake", "sunrise-psych", "facility_system", "system/*.cruds", ["TREAT"], "RS384"),
     (
-        "high-plains-intake",
-        "high-plains-bh",
+        "pavilion-intake",
+        "hifld-0079979106",
         "facility_system",
         "system/*.cruds",
         ["TREAT"],
         "RS384",
     ),
-    (
-        "crisis-team-app",
-        "amarillo-crisis-team",
-        "crisis_team_system",
-        "system/*.cruds",
-        ["TREAT"],
-        "ES384",
-    ),
+    ("sunrise-intake", "hifld-0035779408", "facility_system", "system/*.cruds", ["TREAT"], "RS384"),
+    ("mcot-app", "demo-mcot", "crisis_team_system", "system/*.cruds", ["TREAT"], "ES384"),
 )
 USERS = (
-    ("officer.diaz", "amarillo-pd", "police_officer"),
-    ("cit.officer.nguyen", "amarillo-pd", "cit_officer"),
-    ("clinician.okafor", "amarillo-crisis-team", "crisis_clinician"),
-    ("ed.dr.patel", "panhandle-regional", "ed_clinician"),
-    ("casemgr.lopez", "tpc-bha", "bh_case_manager"),
-    ("intake.sunrise", "sunrise-psych", "facility_intake"),
-    ("auditor.kim", "tpc-bha", "bha_auditor"),
-    ("admin", "tpc-bha", "gateway_admin"),
+    ("officer.diaz", "demo-amarillo-pd", "police_officer"),
+    ("cit.officer.nguyen", "demo-amarillo-pd", "cit_officer"),
+    ("clinician.okafor", "demo-mcot", "crisis_clinician"),
+    ("ed.dr.patel", "demo-panhandle-regional", "ed_clinician"),
+    ("casemgr.lopez", "demo-tpc", "bh_case_manager"),
+    ("intake.pavilion", "hifld-0079979106", "facility_intake"),
+    ("auditor.kim", "demo-tpc", "bha_auditor"),
+    ("admin", "demo-tpc", "gateway_admin"),
 )
 CONSOLE_CLIENT = "web-console"
 
@@ -103,11 +93,12 @@ def _write_key(directory: Path, client_id: str, alg: str) -> dict[str, object]:
 
 
 def register_demo(session: Session, key_dir: Path, demo_keys: Path, base_url: str) -> list[str]:
-    """Register the demo agencies, clients and users (idempotent); return lines for the console."""
+    """Register the demo clients and users (idempotent; the demo's agencies must exist already) and
+    two facilities as agencies; return lines for the console."""
     demo_keys.mkdir(parents=True, exist_ok=True)
     os.chmod(demo_keys, 0o700)
     registry = Registry(session)
-    for agency_id, kind, name in AGENCIES:
+    for agency_id, kind, name in FACILITIES:
         if registry.repo.agency(agency_id) is None:
             registry.add_agency(agency_id, kind, name, demo=True)
     for client_id, agency_id, role, scope, purposes, alg in CLIENTS:
@@ -119,7 +110,7 @@ def register_demo(session: Session, key_dir: Path, demo_keys: Path, base_url: st
     if registry.repo.client(CONSOLE_CLIENT) is None:
         registry.add_client(
             CONSOLE_CLIENT,
-            "tpc-bha",
+            "demo-tpc",
             "web_console",
             "user/*.cruds",
             public=True,

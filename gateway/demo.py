@@ -1,0 +1,455 @@
+"""Demo data for ``gateway demo``: a psychiatric facility directory, Texas Panhandle agencies and
+ten synthetic patients with a crisis history and one open placement request.
+
+Every resource has a fixed id and is written with a PUT-style update in one unit of work, so loading
+twice changes nothing (the service keeps the current version when the content is unchanged). The
+facility directory comes from ``demo_data/psychiatric_hospitals.csv`` (HIFLD, public domain; see
+``demo_data/README.md``). People are invented, carry obviously made-up family names and the
+``HTEST`` (test health data) tag.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from gateway.auth.demo import register_demo
+from gateway.auth.registry import Registry
+from gateway.db.session import Database
+from gateway.fhir.service import ResourceService
+from gateway.settings import Settings
+
+Resource = dict[str, Any]
+
+FACILITY_CSV = Path(__file__).parent / "demo_data" / "psychiatric_hospitals.csv"
+HIFLD_SYSTEM = "urn:hifld:hospital"
+ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+LOINC = "http://loinc.org"
+SNOMED = "http://snomed.info/sct"
+UCUM = "http://unitsofmeasure.org"
+TERMINOLOGY = "http://terminology.hl7.org/CodeSystem"
+# EDXL-HAVE / HAvBED bed types have no FHIR code system yet; the placement work may replace this.
+BED_TYPE_SYSTEM = "urn:crisis-exchange:bed-type"
+DEMO_SYSTEM = "urn:crisis-exchange:demo"
+TEST_DATA_TAG = {
+    "system": f"{TERMINOLOGY}/v3-ActReason",
+    "code": "HTEST",
+    "display": "test health data",
+}
+
+# The agencies: (id, name, FHIR organization-type, registry kind, identifier system for people).
+# The same ids name the Organization resources and the agencies in the auth registry.
+APD, HOSPITAL, TPC, MCOT = "demo-amarillo-pd", "demo-panhandle-regional", "demo-tpc", "demo-mcot"
+AGENCIES: tuple[tuple[str, str, str, str, str | None], ...] = (
+    (APD, "Amarillo Police Department", "govt", "police", f"{DEMO_SYSTEM}:apd:person"),
+    (HOSPITAL, "Panhandle Regional Hospital", "prov", "hospital", f"{DEMO_SYSTEM}:prh:mrn"),
+    (TPC, "Texas Panhandle Centers", "prov", "bha", f"{DEMO_SYSTEM}:tpc:client"),
+    (MCOT, "Amarillo Mobile Crisis Outreach Team", "team", "crisis-team", None),
+)
+PERSON_SYSTEMS = {agency: system for agency, _, _, _, system in AGENCIES if system}
+
+# (given, family, gender, birth date, street). Family names are deliberately not real ones.
+PATIENTS: tuple[tuple[str, str, str, str, str], ...] = (
+    ("Avery", "Sample", "female", "1991-04-12", "1200 S Polk St"),
+    ("Jordan", "Example", "male", "1985-09-30", "3401 SW 45th Ave"),
+    ("Riley", "Testperson", "female", "2001-01-22", "1515 S Georgia St"),
+    ("Casey", "Demo", "male", "1978-06-05", "700 N Fillmore St"),
+    ("Morgan", "Placeholder", "female", "1969-11-17", "4500 Bell St"),
+    ("Taylor", "Synthetic", "male", "1995-02-28", "2200 W 7th Ave"),
+    ("Quinn", "Mockdata", "other", "1988-08-08", "901 S Western St"),
+    ("Drew", "Fixture", "male", "1974-03-03", "6100 Plains Blvd"),
+    ("Jamie", "Notreal", "female", "1999-12-01", "3300 NE 24th Ave"),
+    ("Sam", "Fictional", "male", "1962-07-19", "1800 Coulter St"),
+)
+
+# Police crisis calls: (patient no., call type, start, minutes, emergency detention made).
+# Call types and their rough mix (about 6:3:1) follow the Toronto "Persons in Crisis" calls data.
+POLICE_CALLS: tuple[tuple[int, str, str, int, bool], ...] = (
+    (1, "Person in Crisis", "2025-03-14T01:40:00-05:00", 55, True),
+    (2, "Suicide-related", "2025-03-20T22:05:00-05:00", 80, True),
+    (3, "Person in Crisis", "2025-04-02T15:30:00-05:00", 35, False),
+    (4, "Overdose", "2025-04-11T03:15:00-05:00", 45, False),
+    (5, "Person in Crisis", "2025-04-19T19:00:00-05:00", 60, False),
+    (6, "Suicide-related", "2025-05-06T23:45:00-05:00", 70, True),
+    (7, "Person in Crisis", "2025-05-09T12:10:00-05:00", 25, False),
+    (8, "Person in Crisis", "2025-05-21T17:50:00-05:00", 40, False),
+)
+# Emergency department visits: (patient no., start, end).
+ED_VISITS: tuple[tuple[int, str, str], ...] = (
+    (1, "2025-03-14T02:45:00-05:00", "2025-03-14T09:30:00-05:00"),
+    (2, "2025-03-20T23:40:00-05:00", "2025-03-21T14:00:00-05:00"),
+    (4, "2025-04-11T04:05:00-05:00", "2025-04-11T11:20:00-05:00"),
+    (6, "2025-05-07T00:50:00-05:00", "2025-05-07T18:15:00-05:00"),
+)
+# Diagnoses: (patient no., ICD-10-CM code, display, ED visit no. or None, recorded by).
+CONDITIONS: tuple[tuple[int, str, str, int | None, str], ...] = (
+    (1, "F20.9", "Schizophrenia, unspecified", 1, HOSPITAL),
+    (2, "F32.9", "Major depressive disorder, single episode, unspecified", 2, HOSPITAL),
+    (4, "F10.20", "Alcohol dependence, uncomplicated", 3, HOSPITAL),
+    (6, "F31.9", "Bipolar disorder, unspecified", 4, HOSPITAL),
+    (3, "F41.1", "Generalized anxiety disorder", None, TPC),
+    (9, "F43.10", "Post-traumatic stress disorder, unspecified", None, TPC),
+)
+
+
+def _ref(rtype: str, rid: str, display: str | None = None) -> Resource:
+    ref: Resource = {"reference": f"{rtype}/{rid}"}
+    if display:
+        ref["display"] = display
+    return ref
+
+
+def _concept(system: str, code: str, display: str) -> Resource:
+    return {"coding": [{"system": system, "code": code, "display": display}], "text": display}
+
+
+def _tagged(resource: Resource, source: str | None = None) -> Resource:
+    meta: Resource = {"tag": [TEST_DATA_TAG]}
+    if source is not None:
+        meta["source"] = f"{DEMO_SYSTEM}:agency:{source}"  # which agency the record came from
+    return {**resource, "meta": meta}
+
+
+def _patient_id(number: int) -> str:
+    return f"demo-patient-{number:02d}"
+
+
+def read_facilities(path: Path = FACILITY_CSV) -> list[dict[str, str]]:
+    """The facility rows of the demo CSV (tolerates a byte-order mark like the HIFLD original)."""
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def facility_resources(row: dict[str, str]) -> list[Resource]:
+    """Organization, Location and adult psychiatric HealthcareService for one HIFLD hospital."""
+    rid = f"hifld-{row['ID']}"
+    name = row["NAME"].strip()
+    address = {
+        "use": "work",
+        "type": "physical",
+        "line": [row["ADDRESS"].strip()],
+        "city": row["CITY"].strip(),
+        "state": row["STATE"].strip(),
+        "postalCode": row["ZIP"].strip(),
+        "country": "US",
+    }
+    identifier = [{"system": HIFLD_SYSTEM, "value": row["ID"]}]
+    org = {
+        "resourceType": "Organization",
+        "id": rid,
+        "identifier": identifier,
+        "active": True,
+        "type": [_concept(f"{TERMINOLOGY}/organization-type", "prov", "Healthcare Provider")],
+        "name": name,
+        "address": [address],
+    }
+    location = {
+        "resourceType": "Location",
+        "id": rid,
+        "identifier": identifier,
+        "status": "active",
+        "name": name,
+        "mode": "instance",
+        "type": [_concept(f"{TERMINOLOGY}/v3-RoleCode", "HOSP", "Hospital")],
+        "address": address,
+        "physicalType": _concept(f"{TERMINOLOGY}/location-physical-type", "bu", "Building"),
+        "position": {"longitude": float(row["LONGITUDE"]), "latitude": float(row["LATITUDE"])},
+        "managingOrganization": _ref("Organization", rid, name),
+    }
+    beds = row.get("BEDS", "").strip()
+    service: Resource = {
+        "resourceType": "HealthcareService",
+        "id": f"{rid}-adult-psych",
+        "active": True,
+        "providedBy": _ref("Organization", rid, name),
+        "type": [_concept(BED_TYPE_SYSTEM, "AdultPsychiatric", "Adult psychiatric inpatient")],
+        "specialty": [_concept(SNOMED, "394587001", "Psychiatry")],
+        "location": [_ref("Location", rid, name)],
+        "name": f"{name} - adult psychiatric unit",
+    }
+    if beds:
+        service["comment"] = f"{beds} licensed beds (HIFLD); live bed counts not reported yet"
+    return [_tagged(org), _tagged(location), _tagged(service)]
+
+
+def agency_resources() -> list[Resource]:
+    """The four demo agencies (the crisis team is part of Texas Panhandle Centers)."""
+    out = []
+    for rid, name, kind, _registry_kind, _system in AGENCIES:
+        org: Resource = {
+            "resourceType": "Organization",
+            "id": rid,
+            "identifier": [{"system": f"{DEMO_SYSTEM}:agency", "value": rid}],
+            "active": True,
+            "type": [_concept(f"{TERMINOLOGY}/organization-type", kind, kind)],
+            "name": name,
+            "address": [{"city": "Amarillo", "state": "TX", "country": "US"}],
+        }
+        if rid == MCOT:
+            org["partOf"] = _ref("Organization", TPC, "Texas Panhandle Centers")
+        out.append(_tagged(org))
+    return out
+
+
+def patient_resources() -> list[Resource]:
+    """Ten synthetic patients, each known to the police, the hospital and the BHA."""
+    out = []
+    for number, (given, family, gender, born, street) in enumerate(PATIENTS, start=1):
+        out.append(
+            _tagged(
+                {
+                    "resourceType": "Patient",
+                    "id": _patient_id(number),
+                    "identifier": [
+                        {"system": system, "value": f"{prefix}{number:05d}"}
+                        for (system, prefix) in zip(
+                            PERSON_SYSTEMS.values(), ("APD-P", "PRH-", "TPC-"), strict=True
+                        )
+                    ],
+                    "active": True,
+                    "name": [{"use": "official", "family": family, "given": [given]}],
+                    "gender": gender,
+                    "birthDate": born,
+                    "address": [
+                        {"line": [street], "city": "Amarillo", "state": "TX", "country": "US"}
+                    ],
+                }
+            )
+        )
+    return out
+
+
+def _end(start: str, minutes: int) -> str:
+    return (datetime.fromisoformat(start) + timedelta(minutes=minutes)).isoformat()
+
+
+def _encounter(
+    rid: str, patient: int, kind: tuple[str, str], period: Resource, by: str
+) -> Resource:
+    name = next(name for agency, name, *_ in AGENCIES if agency == by)
+    return {
+        "resourceType": "Encounter",
+        "id": rid,
+        "status": "finished",
+        "class": {"system": f"{TERMINOLOGY}/v3-ActCode", "code": kind[0], "display": kind[1]},
+        "subject": _ref("Patient", _patient_id(patient)),
+        "period": period,
+        "serviceProvider": _ref("Organization", by, name),
+    }
+
+
+def encounter_resources() -> list[Resource]:
+    """Police crisis call encounters (class field) and emergency department encounters."""
+    out = []
+    for n, (patient, call_type, start, minutes, _detained) in enumerate(POLICE_CALLS, start=1):
+        period = {"start": start, "end": _end(start, minutes)}
+        call = _encounter(f"demo-police-call-{n:02d}", patient, ("FLD", "field"), period, APD)
+        call["type"] = [_concept(f"{DEMO_SYSTEM}:call-type", call_type, call_type)]
+        out.append(call)
+    for n, (patient, start, end) in enumerate(ED_VISITS, start=1):
+        period = {"start": start, "end": end}
+        kind = ("EMER", "emergency")
+        out.append(_encounter(f"demo-ed-visit-{n:02d}", patient, kind, period, HOSPITAL))
+    return [_tagged(e) for e in out]
+
+
+def condition_resources() -> list[Resource]:
+    """Diagnoses coded in ICD-10-CM, from the hospital (ED) and the BHA."""
+    out = []
+    for n, (patient, code, display, visit, recorder) in enumerate(CONDITIONS, start=1):
+        condition: Resource = {
+            "resourceType": "Condition",
+            "id": f"demo-condition-{n:02d}",
+            "clinicalStatus": _concept(f"{TERMINOLOGY}/condition-clinical", "active", "Active"),
+            "verificationStatus": _concept(
+                f"{TERMINOLOGY}/condition-ver-status", "confirmed", "Confirmed"
+            ),
+            "category": [
+                _concept(
+                    f"{TERMINOLOGY}/condition-category",
+                    "encounter-diagnosis" if visit else "problem-list-item",
+                    "Encounter Diagnosis" if visit else "Problem List Item",
+                )
+            ],
+            "code": _concept(ICD10CM, code, display),
+            "subject": _ref("Patient", _patient_id(patient)),
+            "recordedDate": ED_VISITS[visit - 1][1] if visit else "2025-02-03",
+        }
+        if visit:
+            condition["encounter"] = _ref("Encounter", f"demo-ed-visit-{visit:02d}")
+        out.append(_tagged(condition, source=recorder))
+    return out
+
+
+def _observation(rid: str, patient: int, category: str, code: Resource, when: str) -> Resource:
+    return {
+        "resourceType": "Observation",
+        "id": rid,
+        "status": "final",
+        "category": [_concept(f"{TERMINOLOGY}/observation-category", category, category)],
+        "code": code,
+        "subject": _ref("Patient", _patient_id(patient)),
+        "effectiveDateTime": when,
+    }
+
+
+def observation_resources() -> list[Resource]:
+    """PHQ-9 scores from the BHA, ED heart rates and police emergency detentions."""
+    phq9 = _concept(LOINC, "44261-6", "Patient Health Questionnaire 9 item (PHQ-9) total score")
+    heart_rate = _concept(LOINC, "8867-4", "Heart rate")
+    detention = _concept(
+        f"{DEMO_SYSTEM}:observation", "emergency-detention", "Emergency detention by police"
+    )
+    out = []
+    for n, (patient, score, when) in enumerate(
+        ((2, 21, "2025-03-24"), (3, 12, "2025-04-08"), (9, 17, "2025-05-30")), start=1
+    ):
+        obs = _observation(f"demo-phq9-{n:02d}", patient, "survey", phq9, when)
+        obs["valueInteger"] = score
+        out.append(obs)
+    for n, (patient, rate, visit) in enumerate(((1, 112, 1), (6, 124, 4)), start=1):
+        obs = _observation(
+            f"demo-heart-rate-{n:02d}", patient, "vital-signs", heart_rate, ED_VISITS[visit - 1][1]
+        )
+        obs["valueQuantity"] = {"value": rate, "unit": "/min", "system": UCUM, "code": "/min"}
+        obs["encounter"] = _ref("Encounter", f"demo-ed-visit-{visit:02d}")
+        out.append(obs)
+    for n, (patient, _type, start, _minutes, detained) in enumerate(POLICE_CALLS, start=1):
+        if detained:
+            obs = _observation(
+                f"demo-detention-{n:02d}", patient, "social-history", detention, start
+            )
+            obs["valueBoolean"] = True
+            obs["encounter"] = _ref("Encounter", f"demo-police-call-{n:02d}")
+            obs["performer"] = [_ref("Organization", APD, "Amarillo Police Department")]
+            out.append(obs)
+    return [_tagged(o) for o in out]
+
+
+def workflow_resources() -> list[Resource]:
+    """An open placement request (ServiceRequest + Task) and a crisis-plan Flag."""
+    patient = _ref("Patient", _patient_id(1))
+    hospital = _ref("Organization", HOSPITAL, "Panhandle Regional Hospital")
+    request = {
+        "resourceType": "ServiceRequest",
+        "id": "demo-placement-request-01",
+        "status": "active",
+        "intent": "order",
+        "priority": "urgent",
+        "code": _concept(BED_TYPE_SYSTEM, "AdultPsychiatric", "Adult psychiatric inpatient"),
+        "subject": patient,
+        "encounter": _ref("Encounter", "demo-ed-visit-01"),
+        "authoredOn": "2025-03-14T06:30:00-05:00",
+        "requester": hospital,
+        "reasonReference": [_ref("Condition", "demo-condition-01")],
+    }
+    task = {
+        "resourceType": "Task",
+        "id": "demo-placement-task-01",
+        "status": "requested",
+        "intent": "order",
+        "priority": "urgent",
+        "code": _concept("http://hl7.org/fhir/CodeSystem/task-code", "fulfill", "Fulfill"),
+        "focus": _ref("ServiceRequest", "demo-placement-request-01"),
+        "for": patient,
+        "encounter": _ref("Encounter", "demo-ed-visit-01"),
+        "authoredOn": "2025-03-14T06:31:00-05:00",
+        "lastModified": "2025-03-14T06:31:00-05:00",
+        "requester": hospital,
+    }
+    flag = {
+        "resourceType": "Flag",
+        "id": "demo-crisis-plan-flag-01",
+        "status": "active",
+        "category": [_concept(f"{TERMINOLOGY}/flag-category", "safety", "Safety")],
+        "code": {
+            "text": "Crisis plan on file with Texas Panhandle Centers: call the mobile crisis team "
+            "first; calm approach, no sirens on arrival"
+        },
+        "subject": patient,
+        "period": {"start": "2025-02-03"},
+        "author": _ref("Organization", TPC, "Texas Panhandle Centers"),
+    }
+    return [_tagged(request), _tagged(task), _tagged(flag)]
+
+
+def demo_resources(facilities: list[dict[str, str]] | None = None) -> Iterator[Resource]:
+    """Every demo resource, in an order where each reference points at something already written."""
+    rows = read_facilities() if facilities is None else facilities
+    for row in rows:
+        yield from facility_resources(row)
+    yield from agency_resources()
+    yield from patient_resources()
+    yield from encounter_resources()
+    yield from condition_resources()
+    yield from observation_resources()
+    yield from workflow_resources()
+
+
+def register_agencies(session: Session) -> int:
+    """Register the demo agencies (marked ``demo``) in the auth registry; return how many were new."""
+    registry = Registry(session)
+    added = 0
+    for rid, name, _kind, registry_kind, _system in AGENCIES:
+        if registry.repo.agency(rid) is None:
+            registry.add_agency(rid, registry_kind, name, demo=True)
+            added += 1
+    return added
+
+
+def load_demo(settings: Settings) -> str:
+    """Write the demo data into ``settings.database_url`` (already migrated); return a summary.
+
+    Idempotent: a second run writes no new versions. Runs in one transaction: all or nothing.
+    """
+    database = Database(settings.database_url, pool_size=1)
+    written: Counter[str] = Counter()
+    unchanged: Counter[str] = Counter()
+    try:
+        with database.unit_of_work() as session:
+            new_agencies = register_agencies(session)
+            registrations = register_demo(
+                session, settings.key_dir, settings.var_dir / "demo-keys", settings.base_url
+            )
+            service = ResourceService(
+                session,
+                settings.fhir_base,
+                default_count=settings.default_page_size,
+                max_count=settings.max_page_size,
+            )
+            for resource in demo_resources():
+                rtype, rid = resource["resourceType"], resource["id"]
+                stored = service.update(rtype, rid, resource)
+                (written if stored.changed else unchanged)[rtype] += 1
+    finally:
+        database.dispose()
+    summary = _summary(settings.database_url, written, unchanged, new_agencies)
+    return "\n".join([summary, *registrations])
+
+
+def _summary(url: str, written: Counter[str], unchanged: Counter[str], new_agencies: int) -> str:
+    where = make_url(url).render_as_string(hide_password=True)
+    types = sorted(set(written) | set(unchanged), key=lambda t: (-(written[t] + unchanged[t]), t))
+    lines = [f"Demo data in {where}:"]
+    for rtype in types:
+        total = written[rtype] + unchanged[rtype]
+        lines.append(
+            f"  {rtype:<18} {total:>4}  ({written[rtype]} written, {unchanged[rtype]} unchanged)"
+        )
+    grand_written, grand_unchanged = sum(written.values()), sum(unchanged.values())
+    lines.append(
+        f"  {'all':<18} {grand_written + grand_unchanged:>4}  "
+        f"({grand_written} written, {grand_unchanged} unchanged)"
+    )
+    lines.append(
+        f"Agencies in the auth registry: {len(AGENCIES)} ({new_agencies} new): "
+        + ", ".join(rid for rid, *_ in AGENCIES)
+    )
+    return "\n".join(lines)

@@ -101,12 +101,18 @@ class AdapterContract:
             convert_all(self.adapter, b"", self.adapter.media_types[0])
 
     @settings(
-        max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+        max_examples=60,
+        deadline=None,
+        suppress_health_check=[
+            HealthCheck.function_scoped_fixture,
+            HealthCheck.differing_executors,
+        ],
     )
     @given(junk=st.binary(max_size=400))
     def test_arbitrary_bytes_only_give_clean_refusals(self, junk: bytes) -> None:
-        with contextlib.suppress(AdapterError):
-            convert_all(self.adapter, junk, self.adapter.media_types[0])
+        for media_type in self.adapter.media_types:
+            with contextlib.suppress(AdapterError):
+                convert_all(self.adapter, junk, media_type)
 
     def test_golden_files(self) -> None:
         if self.golden_dir is None:

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from adapters.registry import load_adapters
 from gateway import __version__, errors
 from gateway.auth import admin, login
 from gateway.auth import endpoints as auth_endpoints
@@ -17,8 +18,10 @@ from gateway.auth.tokens import TokenService
 from gateway.db.migrate import check_migrated
 from gateway.db.session import Database
 from gateway.fhir.endpoints import router as fhir_router
+from gateway.ingest.endpoints import router as ingest_router
 from gateway.middleware import BodyLimit
 from gateway.settings import Settings, load_settings
+from policies.labelling import label
 
 
 class UnsafeProductionSettings(RuntimeError):
@@ -76,11 +79,13 @@ def create_app(
     app.state.keys = keystore
     app.state.tokens = tokens
     app.state.auth_server = GatewayAuthorizationServer(tokens, settings.token_url)
-    app.state.labeller = None
+    app.state.labeller = label  # DS4P security labels on every write (policies/labelling.py)
+    app.state.adapters = load_adapters()  # a broken adapter plugin stops start-up
     errors.install(app)
     app.include_router(auth_endpoints.router)
     app.include_router(login.router)
     app.include_router(admin.router)
+    app.include_router(ingest_router)
     app.include_router(fhir_router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     return app

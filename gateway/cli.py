@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import typer
 
 from gateway.auth.cli import register as register_registry_commands
+from gateway.ingest.cli import register as register_ingest_commands
 from gateway.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -22,7 +23,8 @@ if TYPE_CHECKING:
 app = typer.Typer(help="Crisis Exchange Gateway", no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="Database administration", no_args_is_help=True)
 app.add_typer(db_app, name="db")
-register_registry_commands(app)  # gateway agencies|clients|users|keys
+register_registry_commands(app)  # gateway agencies|clients|users|keys|token
+register_ingest_commands(app)  # gateway ingest
 
 DatabaseUrl = Annotated[
     str | None,

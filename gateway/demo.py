@@ -25,6 +25,7 @@ from gateway.auth.registry import Registry
 from gateway.db.session import Database
 from gateway.fhir.service import ResourceService
 from gateway.settings import Settings
+from policies.labelling import label
 
 Resource = dict[str, Any]
 
@@ -423,6 +424,7 @@ def load_demo(settings: Settings) -> str:
                 settings.fhir_base,
                 default_count=settings.default_page_size,
                 max_count=settings.max_page_size,
+                labeller=label,
             )
             for resource in demo_resources():
                 rtype, rid = resource["resourceType"], resource["id"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -19,6 +20,9 @@ from gateway.db.migrate import check_migrated
 from gateway.db.session import Database
 from gateway.fhir.endpoints import router as fhir_router
 from gateway.ingest.endpoints import router as ingest_router
+from gateway.ingest.mllp import MllpHandler, MllpServer
+from gateway.ingest.senders import SenderDirectory
+from gateway.ingest.service import IngestService
 from gateway.middleware import BodyLimit
 from gateway.settings import Settings, load_settings
 from policies.labelling import label
@@ -43,6 +47,21 @@ def check_production(settings: Settings, keys: KeyStore, db: Database) -> None:
         raise UnsafeProductionSettings("refusing to start in production: " + "; ".join(problems))
 
 
+async def start_mllp(app: FastAPI) -> MllpServer:
+    """Start the HL7 v2 MLLP listener next to the HTTP API (optionally with TLS)."""
+    settings: Settings = app.state.settings
+    tls = None
+    if settings.mllp_tls_cert and settings.mllp_tls_key:
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(settings.mllp_tls_cert, settings.mllp_tls_key)
+    service = IngestService(
+        app.state.db, settings.fhir_base, app.state.adapters, labeller=app.state.labeller
+    )
+    server = MllpServer(MllpHandler(service, SenderDirectory(app.state.db).lookup), tls=tls)
+    app.state.mllp_port = await server.start(settings.mllp_host, settings.mllp_port or 0)
+    return server
+
+
 def create_app(
     settings: Settings | None = None, *, db: Database | None = None, keys: KeyStore | None = None
 ) -> FastAPI:
@@ -62,8 +81,11 @@ def create_app(
     )
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        mllp = await start_mllp(app) if settings.mllp_port else None
         yield
+        if mllp is not None:
+            await mllp.stop()
         if db is None:
             database.dispose()
 

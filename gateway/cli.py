@@ -126,8 +126,12 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
     database_url: DatabaseUrl = None,
     workers: Annotated[int, typer.Option(help="Worker processes")] = 1,
+    mllp_port: Annotated[
+        int | None,
+        typer.Option("--mllp-port", help="also listen for HL7 v2 over MLLP on this port"),
+    ] = None,
 ) -> None:
-    """Serve the gateway over HTTP."""
+    """Serve the gateway over HTTP (and HL7 v2 over MLLP with --mllp-port)."""
     import os
 
     from gateway.db.migrate import check_migrated
@@ -148,6 +152,9 @@ def serve(
     # uvicorn imports gateway.asgi (in each worker), which builds its settings from the environment.
     os.environ["GATEWAY_BASE_URL"] = settings.base_url
     os.environ["GATEWAY_DATABASE_URL"] = settings.database_url
+    if mllp_port:
+        os.environ["GATEWAY_MLLP_PORT"] = str(mllp_port)
+        os.environ.setdefault("GATEWAY_MLLP_HOST", host)
     import uvicorn
 
     uvicorn.run(
@@ -195,7 +202,7 @@ def demo(
         f"  SMART configuration:  http://{host}:{port}/fhir/.well-known/smart-configuration\n"
         f"  API docs:             http://{host}:{port}/docs\n"
     )
-    serve(host=host, port=port, database_url=settings.database_url, workers=1)
+    serve(host=host, port=port, database_url=settings.database_url, workers=1, mllp_port=None)
 
 
 def main() -> None:

@@ -23,6 +23,11 @@ def _env_int(name: str, default: int) -> int:
         raise SystemExit(f"{name} must be a whole number, got {raw!r}") from exc
 
 
+def _env_path(name: str) -> Path | None:
+    raw = os.environ.get(name)
+    return Path(raw) if raw else None
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the service needs to start; immutable once built."""
@@ -39,6 +44,10 @@ class Settings:
     session_minutes: int = 30
     login_max_failures: int = 5
     login_lockout_minutes: int = 15
+    mllp_port: int | None = None
+    mllp_host: str = "127.0.0.1"
+    mllp_tls_cert: Path | None = None
+    mllp_tls_key: Path | None = None
 
     @property
     def production(self) -> bool:
@@ -63,6 +72,7 @@ class Settings:
 
 def load_settings() -> Settings:
     """Build settings from the environment."""
+    var_dir = Path(os.environ.get("GATEWAY_VAR_DIR", "var"))
     return Settings(
         database_url=os.environ.get("GATEWAY_DATABASE_URL", DEFAULT_DATABASE_URL),
         base_url=os.environ.get("GATEWAY_BASE_URL", "http://127.0.0.1:8000"),
@@ -70,10 +80,14 @@ def load_settings() -> Settings:
         max_body_bytes=_env_int("GATEWAY_MAX_BODY_BYTES", 10 * 1024 * 1024),
         default_page_size=_env_int("GATEWAY_DEFAULT_PAGE_SIZE", 50),
         max_page_size=_env_int("GATEWAY_MAX_PAGE_SIZE", 1000),
-        var_dir=Path(os.environ.get("GATEWAY_VAR_DIR", "var")),
-        key_dir=Path(os.environ.get("GATEWAY_KEY_DIR", "var/keys")),
+        var_dir=var_dir,
+        key_dir=Path(os.environ.get("GATEWAY_KEY_DIR") or var_dir / "keys"),
         token_lifetime=min(_env_int("GATEWAY_TOKEN_LIFETIME", 300), 300),
         session_minutes=_env_int("GATEWAY_SESSION_MINUTES", 30),
         login_max_failures=_env_int("GATEWAY_LOGIN_MAX_FAILURES", 5),
         login_lockout_minutes=_env_int("GATEWAY_LOGIN_LOCKOUT_MINUTES", 15),
+        mllp_port=_env_int("GATEWAY_MLLP_PORT", 0) or None,
+        mllp_host=os.environ.get("GATEWAY_MLLP_HOST", "127.0.0.1"),
+        mllp_tls_cert=_env_path("GATEWAY_MLLP_TLS_CERT"),
+        mllp_tls_key=_env_path("GATEWAY_MLLP_TLS_KEY"),
     )

@@ -15,6 +15,7 @@ from gateway.auth.repository import AuthRepository
 from gateway.auth.scopes import covers, parse_scopes
 from gateway.db.session import Database
 from gateway.fhir.errors import FhirError, Forbidden
+from gateway.ingest.senders import add_sender
 from gateway.ingest.service import IngestResult, IngestService, RecordResult
 from gateway.settings import load_settings
 
@@ -108,5 +109,33 @@ def _refused_file(path: Path) -> RecordResult:
     return RecordResult(path.name, 0, "refused")
 
 
+mllp = typer.Typer(help="HL7 v2 senders over MLLP", no_args_is_help=True)
+
+
+@mllp.command("add-sender")
+def add_mllp_sender(
+    facility: Annotated[str, typer.Option(help="sending facility as in MSH-4 (namespace id)")],
+    network: Annotated[str, typer.Option(help="CIDR block(s) it connects from, comma-separated")],
+    client_id: Annotated[
+        str, typer.Option("--client-id", help="the registered client it speaks for")
+    ],
+    database_url: Annotated[str | None, typer.Option("--database-url")] = None,
+) -> None:
+    """Accept HL7 v2 messages from ``facility`` when they come from ``network``."""
+    settings = load_settings().with_overrides(database_url=database_url)
+    db = Database(settings.database_url, pool_size=1)
+    try:
+        with db.unit_of_work() as session:
+            add_sender(session, facility, network, client_id)
+    except FhirError as exc:
+        typer.echo(f"error: {exc.diagnostics}", err=True)
+        raise typer.Exit(code=2) from None
+    finally:
+        db.dispose()
+    typer.echo(f"MLLP sender {facility} ({network}) registered for client {client_id}")
+
+
 def register(app: typer.Typer) -> None:
+    """Attach ``gateway ingest`` and ``gateway mllp`` to the top-level command."""
     app.command("ingest")(ingest)
+    app.add_typer(mllp, name="mllp")

@@ -24,6 +24,7 @@ from gateway.ingest.mllp import MllpHandler, MllpServer
 from gateway.ingest.senders import SenderDirectory
 from gateway.ingest.service import IngestService
 from gateway.middleware import BodyLimit
+from gateway.mpi.endpoints import router as mpi_router
 from gateway.settings import Settings, load_settings
 from policies.labelling import label
 
@@ -108,6 +109,7 @@ def create_app(
     app.include_router(login.router)
     app.include_router(admin.router)
     app.include_router(ingest_router)
+    app.include_router(mpi_router)
     app.include_router(fhir_router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     return app

@@ -10,11 +10,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from adapters.base import Adapter, AdapterError, SourceInfo, SourceRecord
 from gateway.db.session import Database
 from gateway.fhir.bundles import BundleProcessor
 from gateway.fhir.errors import FhirError, InvalidRequest, Issue, NotFound, UnsupportedMediaType
 from gateway.fhir.service import ResourceService
+from gateway.mpi.matching import Thresholds
+from gateway.mpi.service import MpiService
 
 Authorize = Callable[[str, str], None]
 
@@ -69,7 +73,11 @@ class IngestService:
         adapters: dict[str, Adapter],
         *,
         labeller: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+        link_patients: bool = True,
+        thresholds: Thresholds | None = None,
     ) -> None:
+        self.link_patients = link_patients
+        self.thresholds = thresholds
         self.db = db
         self.base_url = base_url
         self.adapters = adapters
@@ -110,6 +118,10 @@ class IngestService:
                 svc = ResourceService(session, self.base_url, labeller=self.labeller)
                 response = BundleProcessor(svc, authorize=authorize).process(conversion.bundle)
                 outcome = _outcome(svc)
+                if self.link_patients:
+                    mpi = MpiService(svc, self.thresholds)
+                    for stored in [s for s in svc.written if s.rtype == "Patient" and s.content]:
+                        mpi.on_patient_written(orjson.loads(stored.content or "{}"))
         except FhirError as exc:
             located = [
                 Issue(f"record {record.key}: {i.diagnostics}", code=i.code, expression=i.expression)

@@ -150,6 +150,10 @@ def _name_similarity(a: Features, b: Features) -> tuple[float, float]:
     family = JaroWinkler.similarity(a.family, b.family) if a.family and b.family else -1.0
     if a.given and b.given:
         given = max(JaroWinkler.similarity(x, y) for x in a.given for y in b.given)
+        if given < GIVEN_CLOSE:
+            # Different first names with the same family and birth date are often twins or
+            # siblings: far from a typo, so they count against a match rather than for it.
+            given = max(0.0, given - 0.4)
         # family and first given swapped between systems
         swapped = (
             (
@@ -167,6 +171,7 @@ def _name_similarity(a: Features, b: Features) -> tuple[float, float]:
     return family, given
 
 
+GIVEN_CLOSE = 0.93
 _WEIGHTS = {
     "family": 0.30,
     "given": 0.20,

@@ -11,7 +11,7 @@ import uuid
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
@@ -63,6 +63,15 @@ def install(app: FastAPI) -> None:
                     "another request changed this resource at the same time; retry", code="conflict"
                 )
             ],
+        )
+
+    @app.exception_handler(DataError)
+    async def _data(_request: Request, exc: DataError) -> Response:
+        # The database refused a value the checks before it let through (e.g. a number out of
+        # range); the value is the client's, so this is a 400, and the message names no value.
+        log.warning("database refused a value: %s", type(exc.orig).__name__)
+        return outcome_response(
+            400, [Issue("a value in the request cannot be stored or searched for", code="value")]
         )
 
     @app.exception_handler(OperationalError)

@@ -1,8 +1,10 @@
 """Batch and transaction Bundles (FHIR R4 http.html#transaction).
 
 A transaction is atomic: the first failing entry fails the whole Bundle and nothing is kept. Entries run
-in the order the specification sets (DELETE, POST, PUT/PATCH, GET) and ``urn:uuid:`` references between
-entries are rewritten to the ids the server assigns. A batch runs each entry in its own savepoint.
+in the order the specification sets (DELETE, POST, PUT/PATCH, GET); before any POST runs, every entry's
+identity is settled (new ids assigned, ``ifNoneExist`` and conditional PUTs matched) so that
+``urn:uuid:`` and conditional references can be rewritten to the ids they end up with. A batch runs each
+entry in its own savepoint and resolves nothing between entries.
 """
 
 from __future__ import annotations
@@ -10,20 +12,23 @@ from __future__ import annotations
 import base64
 import uuid
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 
+from gateway.fhir.bundle_refs import PLACEHOLDER_PREFIXES, located, references, rewrite
 from gateway.fhir.dates import http_date
 from gateway.fhir.errors import (
     FhirError,
     InvalidRequest,
-    Issue,
     MethodNotAllowed,
+    PreconditionFailed,
     operation_outcome,
 )
-from gateway.fhir.service import ResourceService, Stored, check_type
+from gateway.fhir.search_parse import MAX_OFFSET
+from gateway.fhir.service import CONDITIONAL_REF_RE, ResourceService, Stored, check_type
 
 Authorize = Callable[[str, str], None]  # (interaction letter c/r/u/d/s, resource type)
 _ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
@@ -49,21 +54,6 @@ def _response(stored: Stored | None, method: str, base: str) -> dict[str, Any]:
     return entry
 
 
-def _rewrite(node: Any, mapping: dict[str, str]) -> Any:
-    if isinstance(node, dict):
-        return {
-            k: (
-                mapping.get(v, v)
-                if k == "reference" and isinstance(v, str)
-                else _rewrite(v, mapping)
-            )
-            for k, v in node.items()
-        }
-    if isinstance(node, list):
-        return [_rewrite(v, mapping) for v in node]
-    return node
-
-
 class BundleProcessor:
     """Runs the entries of a batch or transaction Bundle through :class:`ResourceService`."""
 
@@ -86,7 +76,7 @@ class BundleProcessor:
             raise InvalidRequest(
                 "Bundle.type must be batch or transaction", expression="Bundle.type"
             )
-        entries = bundle.get("entry") or []
+        entries = bundle.get("entry", [])
         if not isinstance(entries, list):
             raise InvalidRequest("Bundle.entry must be a list", expression="Bundle.entry")
         parsed = [self._parse_entry(i, e) for i, e in enumerate(entries)]
@@ -111,7 +101,14 @@ class BundleProcessor:
                 "request.url must be set",
                 expression=f"{where}.request",
             )
-        parts = urlsplit(url)
+        for key in ("ifNoneExist", "ifMatch", "ifNoneMatch", "ifModifiedSince"):
+            if key in request and not isinstance(request[key], str):
+                raise InvalidRequest(
+                    f"entry {index}: request.{key} must be a string",
+                    expression=f"{where}.request.{key}",
+                )
+        base = self.service.base_url.rstrip("/") + "/"
+        parts = urlsplit(url.removeprefix(base))
         path = [p for p in parts.path.strip("/").split("/") if p]
         if not path:
             raise InvalidRequest(
@@ -129,37 +126,128 @@ class BundleProcessor:
             "request": request,
         }
 
+    # ---- transaction ---------------------------------------------------------------------------
     def _transaction(self, parsed: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        mapping: dict[str, str] = {}
-        for p in parsed:
-            full = p["fullUrl"]
-            if (
-                isinstance(full, str)
-                and full.startswith("urn:uuid:")
-                and isinstance(p["resource"], dict)
-            ):
-                rtype = p["path"][0]
-                if p["method"] == "POST":
-                    p["assigned"] = str(uuid.uuid4())
-                    mapping[full] = f"{rtype}/{p['assigned']}"
-                elif p["method"] == "PUT" and len(p["path"]) == 2:
-                    mapping[full] = f"{rtype}/{p['path'][1]}"
-        for p in parsed:
-            if isinstance(p["resource"], dict):
-                p["resource"] = _rewrite(p["resource"], mapping)
-        self.service.deferred_refs = []
+        svc = self.service
+        ordered = sorted(parsed, key=lambda e: _ORDER[e["method"]])
         results: dict[int, dict[str, Any]] = {}
+        written: dict[tuple[str, str], int] = {}
+        pending: list[tuple[str, str, str]] = []
+        svc.deferred_refs = pending
         try:
-            for p in sorted(parsed, key=lambda e: _ORDER[e["method"]]):
-                try:
-                    results[p["index"]] = self._run(p)
-                except FhirError as exc:
-                    raise _located(exc, p) from None
-            self.service.finish_transaction()
+            for p in ordered:
+                if p["method"] == "DELETE":
+                    results[p["index"]] = self._step(p, written)
+            mapping: dict[str, str] = {}
+            for p in parsed:
+                self._guarded(p, partial(self._settle_identity, p, mapping))
+            for p in parsed:
+                self._guarded(p, partial(self._resolve_references, p, mapping))
+            for p in ordered:
+                if p["method"] != "DELETE":
+                    start = len(pending)
+                    results[p["index"]] = self._step(p, written)
+                    p["refs"] = pending[start:]
+            # references are checked once every entry is written, each against its own entry
+            for p in parsed:
+                self._guarded(p, partial(svc.check_refs, p.get("refs", [])))
         finally:
-            self.service.deferred_refs = None
+            svc.deferred_refs = None
         return [results[i] for i in range(len(parsed))]
 
+    def _step(self, p: dict[str, Any], written: dict[tuple[str, str], int]) -> dict[str, Any]:
+        entry: dict[str, Any] = self._guarded(p, lambda: self._run(p))
+        identity = p.get("identity")
+        if identity is not None:
+            other = written.setdefault(identity, p["index"])
+            if other != p["index"]:
+                error = InvalidRequest(
+                    f"entries {other} and {p['index']} both change {identity[0]}/{identity[1]}; "
+                    "a transaction may change each resource only once",
+                    expression=f"{p['where']}.request",
+                )
+                raise self._locate(error, p)
+        return entry
+
+    def _guarded(self, p: dict[str, Any], action: Callable[[], Any]) -> Any:
+        try:
+            return action()
+        except FhirError as exc:
+            raise self._locate(exc, p) from None
+
+    @staticmethod
+    def _locate(exc: FhirError, p: dict[str, Any]) -> FhirError:
+        return located(exc, p["index"], p["where"], f"{p['method']} {'/'.join(p['path'])}")
+
+    def _settle_identity(self, p: dict[str, Any], mapping: dict[str, str]) -> None:
+        """Decide which resource a POST or PUT entry will be, so references to it can be rewritten."""
+        full, rtype, svc = p["fullUrl"], p["path"][0], self.service
+        placeholder = isinstance(full, str) and full.startswith(PLACEHOLDER_PREFIXES)
+        if placeholder and full in mapping:
+            raise InvalidRequest(
+                "two entries have the same fullUrl", expression=f"{p['where']}.fullUrl"
+            )
+        if p["method"] == "POST" and len(p["path"]) == 1:
+            check_type(rtype)
+            if_none_exist = p["request"].get("ifNoneExist")
+            existing = svc.find_existing(rtype, if_none_exist) if if_none_exist else None
+            if existing is not None:
+                p["existing"] = existing
+                rid = existing.rid
+            else:
+                rid = p["assigned"] = str(uuid.uuid4())
+        elif p["method"] == "PUT" and len(p["path"]) == 2:
+            rid = p["path"][1]
+        elif p["method"] == "PUT" and len(p["path"]) == 1 and placeholder:
+            check_type(rtype)
+            ids = svc.match_ids(rtype, p["query"], "a conditional update")
+            if len(ids) > 1:
+                raise PreconditionFailed("the conditional update matched more than one resource")
+            body = p["resource"] if isinstance(p["resource"], dict) else {}
+            if ids and body.get("id") not in (None, ids[0]):
+                raise InvalidRequest(
+                    "the id in the body differs from the resource the condition matched",
+                    expression=f"{rtype}.id",
+                )
+            rid = ids[0] if ids else str(body.get("id") or uuid.uuid4())
+            p["path"] = [rtype, rid]
+            if isinstance(p["resource"], dict):
+                p["resource"] = {**p["resource"], "id": rid}
+        else:
+            return
+        if placeholder:
+            mapping[full] = f"{rtype}/{rid}"
+
+    def _resolve_references(self, p: dict[str, Any], mapping: dict[str, str]) -> None:
+        if not isinstance(p["resource"], dict):
+            return
+        for ref, where in references(p["resource"]):
+            if ref in mapping:
+                continue
+            rtype = p["path"][0]
+            if ref.startswith(PLACEHOLDER_PREFIXES):
+                raise InvalidRequest(
+                    "the reference names no entry's fullUrl in this transaction",
+                    expression=f"{rtype}.{where}",
+                    code="not-found",
+                )
+            if CONDITIONAL_REF_RE.match(ref):
+                target, _, query = ref.partition("?")
+                check_type(target)
+                ids = self.service.match_ids(
+                    target, parse_qsl(query, keep_blank_values=True), "a conditional reference"
+                )
+                if len(ids) != 1:
+                    raise (PreconditionFailed if ids else InvalidRequest)(
+                        f"the conditional reference matched {'several' if ids else 'no'} "
+                        f"{target} resources; it must match exactly one",
+                        expression=f"{rtype}.{where}",
+                        code="not-found" if not ids else "multiple-matches",
+                    )
+                mapping[ref] = f"{target}/{ids[0]}"
+        p["resource"] = rewrite(p["resource"], mapping)
+
+    # ---- batch ---------------------------------------------------------------------------------
     def _batch(self, parsed: list[dict[str, Any]]) -> list[dict[str, Any]]:
         out = []
         for p in parsed:
@@ -169,17 +257,18 @@ class BundleProcessor:
                 nested.commit()
             except FhirError as exc:
                 nested.rollback()
-                located = _located(exc, p)
+                error = self._locate(exc, p)
                 out.append(
                     {
                         "response": {
-                            "status": f"{located.status}",
-                            "outcome": operation_outcome(located.issues),
+                            "status": str(error.status),
+                            "outcome": operation_outcome(error.issues),
                         }
                     }
                 )
         return out
 
+    # ---- one entry -----------------------------------------------------------------------------
     def _run(self, p: dict[str, Any]) -> dict[str, Any]:
         method, path, query = p["method"], p["path"], p["query"]
         rtype = path[0]
@@ -188,42 +277,47 @@ class BundleProcessor:
         svc = self.service
         if method in _INTERACTION:
             self.authorize(_INTERACTION[method], rtype)
-        if method == "GET" or method == "HEAD":
+        if method in ("GET", "HEAD"):
             return self._get(p)
+        if_match = p["request"].get("ifMatch")
         if method == "POST":
             if len(path) != 1:
                 raise MethodNotAllowed(
-                    "POST in a Bundle goes to a resource type URL such as Patient"
+                    "POST in a Bundle goes to a resource type URL such as Patient",
+                    expression=f"{p['where']}.request.url",
                 )
-            body = self._body(p)
-            if "assigned" in p:
-                body = {**body, "id": p["assigned"]}
-                stored = svc.update(rtype, p["assigned"], body)
+            if "existing" in p:
+                stored = p["existing"]
+            elif "assigned" in p:  # a transaction settled this entry's identity already
+                stored = svc.create(rtype, self._body(p), rid=p["assigned"])
             else:
-                stored = svc.create(rtype, body, if_none_exist=p["request"].get("ifNoneExist"))
-            return _response(stored, method, base)
-        if method == "PUT":
+                if_none_exist = p["request"].get("ifNoneExist")
+                stored = svc.create(rtype, self._body(p), if_none_exist=if_none_exist)
+        elif method == "PUT":
             body = self._body(p)
             if len(path) == 2:
-                stored = svc.update(rtype, path[1], body, if_match=p["request"].get("ifMatch"))
+                stored = svc.update(rtype, path[1], body, if_match=if_match)
             else:
-                stored = svc.conditional_update(
-                    rtype, query, body, if_match=p["request"].get("ifMatch")
-                )
-            return _response(stored, method, base)
-        if method == "PATCH":
+                stored = svc.conditional_update(rtype, query, body, if_match=if_match)
+        elif method == "PATCH":
             if len(path) != 2:
                 raise InvalidRequest(
                     "PATCH in a Bundle needs Type/id", expression=f"{p['where']}.request.url"
                 )
-            stored = svc.patch(
-                rtype, path[1], self._patch_ops(p), if_match=p["request"].get("ifMatch")
+            stored = svc.patch(rtype, path[1], self._patch_ops(p), if_match=if_match)
+        else:
+            deleted = (
+                svc.delete(rtype, path[1])
+                if len(path) == 2
+                else svc.conditional_delete(rtype, query)
             )
-            return _response(stored, method, base)
-        deleted = (
-            svc.delete(rtype, path[1]) if len(path) == 2 else svc.conditional_delete(rtype, query)
-        )
-        return _response(deleted, "DELETE", base)
+            if deleted is not None:
+                p["identity"] = (rtype, deleted.rid)
+            elif len(path) == 2:
+                p["identity"] = (rtype, path[1])
+            return _response(deleted, "DELETE", base)
+        p["identity"] = (stored.rtype, stored.rid)
+        return _response(stored, method, base)
 
     def _get(self, p: dict[str, Any]) -> dict[str, Any]:
         path, svc = p["path"], self.service
@@ -239,8 +333,13 @@ class BundleProcessor:
         self.authorize("r", rtype)
         if len(path) == 4 and path[2] == "_history":
             stored = svc.vread(rtype, path[1], _int_version(path[3]))
-        else:
+        elif len(path) == 2:
             stored = svc.read(rtype, path[1])
+        else:
+            raise MethodNotAllowed(
+                "inside a Bundle, GET supports search, read and vread only",
+                expression=f"{p['where']}.request.url",
+            )
         entry = _response(stored, "GET", svc.base_url)
         entry["resource"] = orjson.Fragment(stored.content or "{}")
         return entry
@@ -265,31 +364,11 @@ class BundleProcessor:
         )
 
 
-def _inside(where: str, expression: str) -> str:
-    head, dot, rest = expression.partition(".")
-    if head[:1].isupper() and dot:
-        return f"{where}.resource.{rest}"
-    return f"{where}.request" if expression.startswith("_") or "=" in expression else where
-
-
 def _int_version(text: str) -> int:
     try:
-        return int(text)
+        version = int(text)
     except ValueError:
-        raise InvalidRequest("a version id is a whole number") from None
-
-
-def _located(exc: FhirError, p: dict[str, Any]) -> FhirError:
-    where = p["where"]
-    issues = [
-        Issue(
-            f"entry {p['index']} ({p['method']} {'/'.join(p['path'])}): {i.diagnostics}",
-            code=i.code,
-            severity=i.severity,
-            expression=tuple(_inside(where, e) for e in i.expression) or (where,),
-        )
-        for i in exc.issues
-    ]
-    located = type(exc)(issues[0].diagnostics, issues=issues, headers=exc.headers)
-    located.status = exc.status
-    return located
+        raise InvalidRequest("a version id is a whole number", expression="vid") from None
+    if not 0 < version <= MAX_OFFSET:
+        raise InvalidRequest("no such version", expression="vid", code="not-found")
+    return version

@@ -36,7 +36,7 @@ def _resource(rtype: str) -> dict[str, Any]:
         "readHistory": True,
         "updateCreate": True,
         "conditionalCreate": True,
-        "conditionalRead": "not-supported",
+        "conditionalRead": "not-match",  # If-None-Match on read answers 304
         "conditionalUpdate": True,
         "conditionalDelete": "single",
         "referencePolicy": ["literal", "enforced", "local"],
@@ -52,13 +52,13 @@ def _resource(rtype: str) -> dict[str, Any]:
 @cache
 def _rest_resources() -> tuple[dict[str, Any], ...]:
     resources = [_resource(t) for t in SUPPORTED_TYPES]
-    # _revinclude is the mirror of every type's reference parameters.
+    # _revinclude mirrors the reference parameters (of any type) that can point at this type.
     for res in resources:
         res["searchRevInclude"] = sorted(
-            f"{other['type']}:{p['name']}"
-            for other in resources
-            for p in other["searchParam"]
-            if p["type"] == "reference"
+            f"{other}:{p.name}"
+            for other in SUPPORTED_TYPES
+            for p in params_for(other).values()
+            if p.type == "reference" and (not p.targets or res["type"] in p.targets)
         )
     return tuple(resources)
 

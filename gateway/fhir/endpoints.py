@@ -18,8 +18,9 @@ from gateway.fhir import schemas
 from gateway.fhir.bundles import BundleProcessor
 from gateway.fhir.capability import capability_statement
 from gateway.fhir.dates import BadDate, date_range, http_date
-from gateway.fhir.errors import InvalidRequest, UnsupportedMediaType
+from gateway.fhir.errors import InvalidRequest, NotFound, UnsupportedMediaType
 from gateway.fhir.schemas import FHIR_JSON
+from gateway.fhir.search_parse import MAX_OFFSET
 from gateway.fhir.service import ResourceService, Stored, check_type
 
 router = APIRouter(prefix="/fhir")
@@ -56,13 +57,16 @@ async def _json_body(request: Request, allowed: tuple[str, ...] = _JSON_TYPES) -
         ) from None
 
 
-def _resource_response(stored: Stored, *, status: int = 200, prefer: str | None = None) -> Response:
+def _resource_response(
+    request: Request, stored: Stored, *, status: int = 200, prefer: str | None = None
+) -> Response:
     headers = {
         "ETag": stored.etag,
         "Last-Modified": http_date(stored.last_updated),
     }
     if status == 201 or prefer is not None:
-        headers["Location"] = f"{stored.rtype}/{stored.rid}/_history/{stored.version}"
+        # R4 http.html#create: Location is [base]/[type]/[id]/_history/[vid]
+        headers["Location"] = f"{request.app.state.settings.fhir_base}/{stored.location}"
     if prefer == "return=minimal":
         return Response(status_code=status, headers=headers)
     return Response(stored.content or "", status_code=status, headers=headers, media_type=FHIR_JSON)
@@ -176,7 +180,7 @@ async def create(rtype: str, request: Request, caller: Caller = Depends(get_call
 
     stored = await run_in_threadpool(run)
     return _resource_response(
-        stored, status=201 if stored.changed else 200, prefer=_prefer(request)
+        request, stored, status=201 if stored.changed else 200, prefer=_prefer(request)
     )
 
 
@@ -200,7 +204,7 @@ async def conditional_update(
 
     stored = await run_in_threadpool(run)
     return _resource_response(
-        stored, status=201 if stored.created else 200, prefer=_prefer(request)
+        request, stored, status=201 if stored.created else 200, prefer=_prefer(request)
     )
 
 
@@ -232,7 +236,7 @@ def read(rtype: str, rid: str, request: Request, caller: Caller = Depends(get_ca
     etag = request.headers.get("if-none-match")
     if etag is not None and etag.strip() == stored.etag:
         return Response(status_code=304, headers={"ETag": stored.etag})
-    return _resource_response(stored)
+    return _resource_response(request, stored)
 
 
 @router.put("/{rtype}/{rid}")
@@ -252,7 +256,7 @@ async def update(
 
     stored = await run_in_threadpool(run)
     return _resource_response(
-        stored, status=201 if stored.created else 200, prefer=_prefer(request)
+        request, stored, status=201 if stored.created else 200, prefer=_prefer(request)
     )
 
 
@@ -272,7 +276,7 @@ async def patch(
     from starlette.concurrency import run_in_threadpool
 
     stored = await run_in_threadpool(run)
-    return _resource_response(stored, prefer=_prefer(request))
+    return _resource_response(request, stored, prefer=_prefer(request))
 
 
 @router.delete("/{rtype}/{rid}")
@@ -305,9 +309,11 @@ def vread(
         version = int(vid)
     except ValueError:
         raise InvalidRequest("a version id is a whole number", expression="vid") from None
+    if not 0 < version <= MAX_OFFSET:
+        raise NotFound(f"{rtype}/{rid} has no version {vid[:20]}")
     with request.app.state.db.unit_of_work() as session:
         stored = _service(request, session).vread(rtype, rid, version)
-    return _resource_response(stored)
+    return _resource_response(request, stored)
 
 
 def _history(request: Request, rtype: str | None, rid: str | None) -> Response:
@@ -330,8 +336,11 @@ def _history(request: Request, rtype: str | None, rid: str | None) -> Response:
         raise InvalidRequest(
             "_count and _offset must be whole numbers", expression="_count"
         ) from None
-    if count < 0 or offset < 0:
-        raise InvalidRequest("_count and _offset must not be negative", expression="_count")
+    if count < 0 or not 0 <= offset <= MAX_OFFSET:
+        raise InvalidRequest(
+            f"_count and _offset must be whole numbers from 0 to {MAX_OFFSET}",
+            expression="_offset" if count >= 0 else "_count",
+        )
     base = settings.fhir_base
     with request.app.state.db.unit_of_work() as session:
         svc = _service(request, session)
@@ -339,8 +348,6 @@ def _history(request: Request, rtype: str | None, rid: str | None) -> Response:
             rtype, rid, since=since, before=before, offset=offset, count=count
         )
         if rid is not None and total == 0:
-            from gateway.fhir.errors import NotFound
-
             raise NotFound(f"{rtype}/{rid} is not known")
     entries = []
     for row in rows:

@@ -12,6 +12,7 @@ from typing import Any
 from fhir.resources.R4B import get_fhir_model_class
 from pydantic import BaseModel, ValidationError
 
+from gateway.fhir import json_rules
 from gateway.fhir.errors import InvalidRequest, Issue
 
 FHIR_VERSION = "4.0.1"
@@ -96,12 +97,17 @@ def validate(resource: dict[str, Any]) -> BaseModel:
             expression="resourceType",
             code="not-supported",
         )
+    shape = list(json_rules.shape_problems(resource, rtype))
+    if shape:
+        raise InvalidRequest(
+            f"{rtype} is not valid FHIR JSON: {len(shape)} problem(s)", issues=shape
+        )
     try:
         model = model_class(rtype).model_validate(resource)
     except ValidationError as exc:
         issues = [
             Issue(
-                _message(err),
+                _message(dict(err)),
                 code=_ISSUE_CODES.get(str(err.get("type")), "value"),
                 expression=(_fhirpath(rtype, tuple(err.get("loc", ()))),),
             )
@@ -112,6 +118,11 @@ def validate(resource: dict[str, Any]) -> BaseModel:
         ) from None
     except (TypeError, ValueError) as exc:
         raise InvalidRequest(f"{rtype} could not be read: {type(exc).__name__}") from None
+    problems = list(json_rules.type_problems(model_class(rtype), resource, rtype))
+    if problems:
+        raise InvalidRequest(
+            f"{rtype} is not valid FHIR JSON: {len(problems)} problem(s)", issues=problems
+        )
     problems = list(_code_problems(model, rtype))
     if problems:
         raise InvalidRequest(f"{rtype} has codes outside their required value set", issues=problems)
@@ -124,7 +135,11 @@ def _enums(cls: type[BaseModel]) -> dict[str, frozenset[str]]:
     for name, field in cls.model_fields.items():
         extra = field.json_schema_extra
         if isinstance(extra, dict) and extra.get("enum_values"):
-            out[name] = frozenset(str(v) for v in extra["enum_values"])  # type: ignore[union-attr]
+            values = [str(v) for v in extra["enum_values"]]  # type: ignore[union-attr]
+            # fhir.resources cuts long value sets short and marks the cut with "+": such a list is
+            # incomplete, so it cannot be used to refuse a code.
+            if "+" not in values:
+                out[name] = frozenset(values)
     return out
 
 
@@ -162,4 +177,19 @@ def summary_elements(resource_type: str) -> frozenset[str]:
         for name, field in cls.model_fields.items()
         if isinstance(field.json_schema_extra, dict)
         and field.json_schema_extra.get("summary_element_property")
+    )
+
+
+@cache
+def mandatory_elements(resource_type: str) -> frozenset[str]:
+    """Top-level elements with cardinality 1..* (kept by ``_elements`` and ``_summary=text``)."""
+    cls = model_class(resource_type)
+    return frozenset(
+        field.alias or name
+        for name, field in cls.model_fields.items()
+        if field.is_required()
+        or (
+            isinstance(field.json_schema_extra, dict)
+            and field.json_schema_extra.get("element_required")
+        )
     )

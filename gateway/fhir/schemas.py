@@ -14,7 +14,7 @@ import orjson
 
 from gateway.fhir.dates import instant_now
 from gateway.fhir.errors import Issue, operation_outcome
-from gateway.fhir.model import summary_elements
+from gateway.fhir.model import mandatory_elements, summary_elements
 from gateway.fhir.search import SearchResult
 from gateway.fhir.search_parse import SearchRequest
 
@@ -35,14 +35,17 @@ def subset(content: str, rtype: str, summary: str | None, elements: tuple[str, .
     if (summary in (None, "false")) and not elements:
         return orjson.Fragment(content)
     data = orjson.loads(content)
+    keep: set[str] | frozenset[str]
     if elements:
-        keep = set(elements) | set(_ALWAYS)
+        # R4 search §3.1.1.5.9: mandatory elements are returned whether asked for or not.
+        keep = set(elements) | set(_ALWAYS) | mandatory_elements(rtype)
         data = {k: v for k, v in data.items() if k in keep}
     elif summary == "true":
         keep = summary_elements(rtype) | set(_ALWAYS)
         data = {k: v for k, v in data.items() if k in keep}
     elif summary == "text":
-        data = {k: v for k, v in data.items() if k in (*_ALWAYS, "text")}
+        keep = {*_ALWAYS, "text"} | mandatory_elements(rtype)
+        data = {k: v for k, v in data.items() if k in keep}
     elif summary == "data":
         data.pop("text", None)
     meta = data.setdefault("meta", {})
@@ -75,7 +78,13 @@ def searchset(base: str, req: SearchRequest, result: SearchResult) -> bytes:
         entries.append(
             {
                 "fullUrl": f"{base}/{hit.rtype}/{hit.rid}",
-                "resource": subset(hit.content, hit.rtype, req.summary, req.elements),
+                # _elements applies to matches only, not to included resources (§3.1.1.5.9).
+                "resource": subset(
+                    hit.content,
+                    hit.rtype,
+                    req.summary,
+                    req.elements if hit.mode == "match" else (),
+                ),
                 "search": {"mode": hit.mode},
             }
         )

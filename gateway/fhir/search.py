@@ -40,7 +40,7 @@ class SearchRunner:
 
     def run(self, req: SearchRequest) -> SearchResult:
         total: int | None = None
-        if req.total != "none" or req.summary == "count":
+        if req.total != "none" or req.summary == "count" or req.count == 0:
             total = int(self.session.execute(self.builder.count_query(req)).scalar_one())
         result = SearchResult(total=total, warnings=list(req.warnings))
         if req.summary == "count" or req.count == 0:

@@ -5,10 +5,11 @@ Parsing is separate from SQL building so errors name the parameter at fault befo
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from gateway.fhir.errors import InvalidRequest, Issue, NotAcceptable
-from gateway.fhir.model import is_supported
+from gateway.fhir.model import SUPPORTED_TYPES, is_supported
 from gateway.fhir.search_params import SearchParam, params_for
 
 CONTROL = frozenset(
@@ -35,15 +36,20 @@ _MODIFIERS = {
     "quantity": {"missing"},
     "reference": {"missing"},
 }
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+MAX_OFFSET = 2**31 - 1  # beyond any result set; larger numbers overflow database integers
 SUMMARY_VALUES = frozenset({"true", "false", "text", "data", "count"})
 
 
 @dataclass(frozen=True, slots=True)
 class Chain:
-    """``subject:Patient.name=x``: the referenced resource must match ``param`` on ``target_type``."""
+    """``subject:Patient.name=x``: the referenced resource must match the chained parameter.
 
-    target_type: str
-    param: SearchParam
+    ``targets`` pairs each type the reference may point at with that type's chained parameter;
+    without a ``:Type`` the chain covers every supported target type that has the parameter.
+    """
+
+    targets: tuple[tuple[str, SearchParam], ...]
     modifier: str | None
 
 
@@ -138,42 +144,8 @@ def _include(name: str, raw: str, base_type: str, reverse: bool) -> Include:
 
 def _criterion(rtype: str, key: str, raw: str, known: dict[str, SearchParam]) -> Criterion | None:
     name, _, modifier = key.partition(":")
-    chain: Chain | None = None
     if "." in name or "." in modifier:
-        # chained: subject.name=x or subject:Patient.name=x (one level deep)
-        if "." in modifier:
-            target_type, _, rest = modifier.partition(".")
-            modifier = ""
-        else:
-            name, _, rest = name.partition(".")
-            target_type = ""
-        param = known.get(name)
-        if param is None:
-            return None
-        if param.type != "reference":
-            raise InvalidRequest(f"{key}: only reference parameters can be chained", expression=key)
-        if not target_type:
-            candidates = list(param.targets)
-            if len(candidates) != 1:
-                raise InvalidRequest(
-                    f"{key}: {name} can point at several types; say which, e.g. "
-                    f"{name}:Patient.{rest}",
-                    expression=key,
-                )
-            target_type = candidates[0]
-        if not is_supported(target_type):
-            raise InvalidRequest(f"{key}: unknown type {target_type!r}", expression=key)
-        chained_name, _, chained_mod = rest.partition(":")
-        if "." in chained_name:
-            raise InvalidRequest(f"{key}: only one level of chaining is supported", expression=key)
-        chained = params_for(target_type).get(chained_name)
-        if chained is None:
-            raise InvalidRequest(
-                f"{key}: {target_type} has no search parameter {chained_name!r}", expression=key
-            )
-        _check_modifier(key, chained, chained_mod or None)
-        chain = Chain(target_type, chained, chained_mod or None)
-        return Criterion(param, None, split_values(raw), chain, key)
+        return _chained(key, raw, known)
     param = known.get(name)
     if param is None:
         return None
@@ -183,10 +155,48 @@ def _criterion(rtype: str, key: str, raw: str, known: dict[str, SearchParam]) ->
             raise InvalidRequest(f"{key}: unknown modifier or type {mod!r}", expression=key)
     else:
         _check_modifier(key, param, mod)
-    values = (raw,) if mod == "missing" else split_values(raw)
-    if mod == "missing" and raw not in ("true", "false"):
-        raise InvalidRequest(f"{key} must be true or false", expression=key)
-    return Criterion(param, mod, values, None, key)
+    if mod == "missing":
+        if raw not in ("true", "false"):
+            raise InvalidRequest(f"{key} must be true or false", expression=key)
+        return Criterion(param, mod, (raw,), None, key)
+    return Criterion(param, mod, tuple(v for v in split_values(raw) if v), None, key)
+
+
+def _chained(key: str, raw: str, known: dict[str, SearchParam]) -> Criterion | None:
+    """``subject.name=x`` or ``subject:Patient.name:exact=x`` (one level deep, R4 search §3.1.1.4.15)."""
+    head, _, rest = key.partition(".")
+    name, _, target_type = head.partition(":")
+    param = known.get(name)
+    if param is None:
+        return None
+    if param.type != "reference":
+        raise InvalidRequest(f"{key}: only reference parameters can be chained", expression=key)
+    chained_name, _, chained_mod = rest.partition(":")
+    if not chained_name or "." in chained_name or "." in chained_mod:
+        raise InvalidRequest(f"{key}: only one level of chaining is supported", expression=key)
+    if target_type:
+        if not is_supported(target_type) or (param.targets and target_type not in param.targets):
+            raise InvalidRequest(f"{key}: {name} cannot point at a {target_type!r}", expression=key)
+        candidates: tuple[str, ...] = (target_type,)
+    else:
+        candidates = tuple(t for t in param.targets or SUPPORTED_TYPES if is_supported(t))
+    targets = tuple(
+        (t, params_for(t)[chained_name]) for t in candidates if chained_name in params_for(t)
+    )
+    if not targets:
+        where = target_type or " or ".join(candidates) or "any supported type"
+        raise InvalidRequest(
+            f"{key}: {where} has no search parameter {chained_name!r}", expression=key
+        )
+    for _, chained in targets:
+        if not (chained.type == "reference" and is_supported(chained_mod)):
+            _check_modifier(key, chained, chained_mod or None)
+    values = tuple(v for v in split_values(raw) if v)
+    if chained_mod == "missing":
+        if raw not in ("true", "false"):
+            raise InvalidRequest(f"{key} must be true or false", expression=key)
+        values = (raw,)
+    return Criterion(param, None, values, Chain(targets, chained_mod or None), key)
 
 
 def _check_modifier(key: str, param: SearchParam, modifier: str | None) -> None:
@@ -213,6 +223,12 @@ def parse(
     known = params_for(rtype)
     req = SearchRequest(rtype=rtype, count=default_count)
     for key, raw in items:
+        if _CONTROL.search(key) or _CONTROL.search(raw):
+            raise InvalidRequest(
+                "search parameters may not contain control characters", expression=key[:64]
+            )
+        if not any(split_values(raw)):
+            continue  # R4 search §3.1.1.3: empty parameters are not an error, just ignored
         if key.startswith(("_include:", "_revinclude:")) and key.endswith(":iterate"):
             key = key.removesuffix(":iterate")
         if key in CONTROL:
@@ -244,7 +260,7 @@ def _control(
     if key == "_count":
         req.count = min(_int(key, raw, 0), max_count)
     elif key == "_offset":
-        req.offset = _int(key, raw, 0)
+        req.offset = _int(key, raw, 0, MAX_OFFSET)
     elif key == "_sort":
         for part in raw.split(","):
             desc = part.startswith("-")

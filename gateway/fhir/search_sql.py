@@ -155,7 +155,7 @@ class QueryBuilder:
             low, high = date_range(text)
         except BadDate:
             raise InvalidRequest(
-                f"{crit.raw_name}: {text[:40]!r} is not a FHIR date (e.g. 2024, 2024-05-01, "
+                f"{crit.raw_name}: the value is not a FHIR date (e.g. 2024, 2024-05-01, "
                 "2024-05-01T10:00:00Z), optionally with a prefix eq ne gt lt ge le sa eb ap",
                 expression=crit.raw_name,
             ) from None
@@ -188,7 +188,9 @@ class QueryBuilder:
             value = float(dec)
         except (InvalidOperation, ValueError):
             raise InvalidRequest(
-                f"{crit.raw_name}: {number[:40]!r} is not a number", expression=crit.raw_name
+                f"{crit.raw_name}: the value is not a number, optionally with a prefix and "
+                "|system|code (e.g. gt5.4|http://unitsofmeasure.org|mg)",
+                expression=crit.raw_name,
             ) from None
         if not math.isfinite(value):
             raise InvalidRequest(
@@ -227,6 +229,9 @@ class QueryBuilder:
         table: ColumnClause,
         crit: Criterion,
     ) -> ColumnElement[bool]:
+        rtype: str | None
+        rid: str | None
+        url: str | None
         if "/" not in raw and ":" not in raw:
             rtype, rid, url = None, raw, None  # a bare id
         else:
@@ -247,18 +252,20 @@ class QueryBuilder:
     def _chain(self, rtype: str, crit: Criterion, res: ColumnClause) -> ColumnElement[bool]:
         chain = crit.chain
         assert chain is not None
-        target = R.alias("chained")
-        inner = Criterion(chain.param, chain.modifier, crit.values, None, crit.raw_name)
-        matching = select(target.c.res_id).where(
-            target.c.rtype == chain.target_type,
-            target.c.deleted.is_(False),
-            self.criterion(chain.target_type, inner, target),
-        )
+        options = []
+        for target_type, param in chain.targets:
+            target = R.alias("chained")
+            inner = Criterion(param, chain.modifier, crit.values, None, crit.raw_name)
+            matching = select(target.c.res_id).where(
+                target.c.rtype == target_type,
+                target.c.deleted.is_(False),
+                self.criterion(target_type, inner, target),
+            )
+            options.append(
+                and_(T_REF.c.target_type == target_type, T_REF.c.target_id.in_(matching))
+            )
         sub = select(T_REF.c.res_pk).where(
-            T_REF.c.rtype == rtype,
-            T_REF.c.param == crit.param.name,
-            T_REF.c.target_type == chain.target_type,
-            T_REF.c.target_id.in_(matching),
+            T_REF.c.rtype == rtype, T_REF.c.param == crit.param.name, or_(*options)
         )
         return res.c.pk.in_(sub)
 

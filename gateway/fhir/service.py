@@ -11,8 +11,8 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl
 
-import jsonpatch
 import orjson
 from sqlalchemy.orm import Session
 
@@ -25,14 +25,15 @@ from gateway.fhir.errors import (
     InvalidRequest,
     NotFound,
     PreconditionFailed,
-    Unprocessable,
 )
 from gateway.fhir.model import is_supported, validate
+from gateway.fhir.patch import apply_patch
 from gateway.fhir.repository import ResourceRepository
 from gateway.fhir.search import SearchResult, SearchRunner
 from gateway.fhir.search_parse import SearchRequest, parse
 
 ID_RE = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+CONDITIONAL_REF_RE = re.compile(r"^[A-Z][A-Za-z]+\?")
 _SERVER_META = ("versionId", "lastUpdated")
 
 Labeller = Callable[[dict[str, Any]], dict[str, Any]]
@@ -130,6 +131,8 @@ class ResourceService:
         self.labeller = labeller
         # Inside a transaction Bundle, reference checks wait until every entry is written.
         self.deferred_refs: list[tuple[str, str, str]] | None = None
+        # Every version this service wrote (ingest reports "unchanged" when a resend wrote none).
+        self.written: list[Stored] = []
 
     # ---- reads -------------------------------------------------------------------------------
     def read(self, rtype: str, rid: str) -> Stored:
@@ -162,33 +165,50 @@ class ResourceService:
     def search(self, req: SearchRequest) -> SearchResult:
         return SearchRunner(self.session, self.base_url).run(req)
 
-    def _match_ids(self, rtype: str, query: list[tuple[str, str]], what: str) -> list[str]:
-        if not [
-            k for k, _ in query if not k.startswith("_") or k in ("_id", "_lastUpdated", "_tag")
-        ]:
-            raise InvalidRequest(f"{what} needs at least one search parameter", code="required")
+    def match_ids(self, rtype: str, query: list[tuple[str, str]], what: str) -> list[str]:
+        """Ids of (at most two) live resources matching a conditional interaction's criteria."""
         req = self.parse_search(rtype, query, strict=True)
-        req.count, req.total = 2, "none"
+        if not req.criteria:
+            raise InvalidRequest(f"{what} needs at least one search parameter", code="required")
+        req.count, req.total, req.includes, req.revincludes = 2, "none", [], []
         return [hit.rid for hit in self.search(req).hits]
+
+    def find_existing(self, rtype: str, if_none_exist: str) -> Stored | None:
+        """The one resource an ``If-None-Exist`` query matches, None if none; 412 if several."""
+        query = parse_qsl(if_none_exist.split("?", 1)[-1], keep_blank_values=True)
+        try:
+            ids = self.match_ids(rtype, query, "If-None-Exist")
+        except InvalidRequest as exc:
+            raise InvalidRequest(
+                f"If-None-Exist: {exc.diagnostics}", expression="If-None-Exist", code=exc.code
+            ) from None
+        if len(ids) > 1:
+            raise PreconditionFailed(
+                "If-None-Exist matched more than one resource", expression="If-None-Exist"
+            )
+        if not ids:
+            return None
+        existing = self.read(rtype, ids[0])
+        existing.changed = False
+        return existing
 
     # ---- writes ------------------------------------------------------------------------------
     def create(
-        self, rtype: str, body: dict[str, Any], *, if_none_exist: str | None = None
+        self,
+        rtype: str,
+        body: dict[str, Any],
+        *,
+        if_none_exist: str | None = None,
+        rid: str | None = None,
     ) -> Stored:
+        """Create with a server-assigned id (``rid`` only for ids a transaction assigned)."""
         check_type(rtype)
         self._check_body_type(rtype, body)
         if if_none_exist is not None:
-            from urllib.parse import parse_qsl
-
-            query = parse_qsl(if_none_exist.split("?", 1)[-1], keep_blank_values=True)
-            ids = self._match_ids(rtype, query, "If-None-Exist")
-            if len(ids) > 1:
-                raise PreconditionFailed("If-None-Exist matched more than one resource")
-            if ids:
-                existing = self.read(rtype, ids[0])
-                existing.changed = False
+            existing = self.find_existing(rtype, if_none_exist)
+            if existing is not None:
                 return existing
-        return self._write(rtype, str(uuid.uuid4()), body, method="POST", row=None)
+        return self._write(rtype, rid or str(uuid.uuid4()), body, method="POST", row=None)
 
     def update(
         self, rtype: str, rid: str, body: dict[str, Any], *, if_match: str | None = None
@@ -213,7 +233,7 @@ class ResourceService:
         if_match: str | None,
     ) -> Stored:
         check_type(rtype)
-        ids = self._match_ids(rtype, query, "a conditional update")
+        ids = self.match_ids(rtype, query, "a conditional update")
         if len(ids) > 1:
             raise PreconditionFailed("the conditional update matched more than one resource")
         if ids:
@@ -238,26 +258,15 @@ class ResourceService:
         if row.deleted or row.content is None:
             raise Gone(f"{rtype}/{rid} was deleted")
         self._check_version(row, rtype, rid, if_match)
-        if not isinstance(operations, list):
-            raise InvalidRequest("a JSON Patch body is an array of operations", expression="$")
-        try:
-            patched = jsonpatch.JsonPatch(operations).apply(orjson.loads(row.content))
-        except jsonpatch.JsonPatchTestFailed:
-            raise Unprocessable("a JSON Patch 'test' operation failed", code="processing") from None
-        except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as exc:
-            raise InvalidRequest(
-                f"the JSON Patch cannot be applied: {exc}", code="processing"
-            ) from None
-        except (TypeError, KeyError, ValueError):
-            raise InvalidRequest(
-                "each JSON Patch operation needs op and path", expression="$"
-            ) from None
+        patched = apply_patch(orjson.loads(row.content), operations)
         if (
             not isinstance(patched, dict)
             or patched.get("resourceType") != rtype
             or patched.get("id") != rid
         ):
-            raise InvalidRequest("a patch may not change resourceType or id", code="processing")
+            raise InvalidRequest(
+                "a patch may not change resourceType or id", expression="$", code="processing"
+            )
         return self._write(rtype, rid, patched, method="PATCH", row=row)
 
     def delete(self, rtype: str, rid: str) -> Stored | None:
@@ -271,15 +280,16 @@ class ResourceService:
             raise Conflict(
                 f"{rtype}/{rid} cannot be deleted while other resources refer to it ({names})"
             )
-        _, ts = instant_now()
+        _, ts = instant_now(after=row.last_updated)
         self.repo.set_current(row, version=row.version + 1, ts=ts, content=None, deleted=True)
         self.repo.add_version(row, "DELETE")
+        self.written.append(Stored(rtype, rid, row.version, row.last_updated, None, deleted=True))
         self.repo.replace_index(int(row.pk or 0), rtype, None)
         return Stored(rtype, rid, row.version, ts, None, deleted=True)
 
     def conditional_delete(self, rtype: str, query: list[tuple[str, str]]) -> Stored | None:
         check_type(rtype)
-        ids = self._match_ids(rtype, query, "a conditional delete")
+        ids = self.match_ids(rtype, query, "a conditional delete")
         if len(ids) > 1:
             raise PreconditionFailed("the conditional delete matched more than one resource")
         return self.delete(rtype, ids[0]) if ids else None
@@ -287,7 +297,7 @@ class ResourceService:
     def finish_transaction(self) -> None:
         """Check the references deferred while a transaction Bundle was being written."""
         pending, self.deferred_refs = self.deferred_refs or [], None
-        self._check_refs(pending)
+        self.check_refs(pending)
 
     # ---- internals ---------------------------------------------------------------------------
     @staticmethod
@@ -311,7 +321,8 @@ class ResourceService:
                 headers={"ETag": f'W/"{current}"'} if row is not None else None,
             )
 
-    def _check_refs(self, refs: list[tuple[str, str, str]]) -> None:
+    def check_refs(self, refs: list[tuple[str, str, str]]) -> None:
+        """Refuse (400 not-found) the first reference that names no live stored resource."""
         wanted = {(t, i) for t, i, _ in refs}
         found = self.repo.live_exists(wanted)
         for rtype, rid, where in refs:
@@ -325,6 +336,12 @@ class ResourceService:
     def _local_refs(self, rtype: str, rid: str, data: dict[str, Any]) -> list[tuple[str, str, str]]:
         out = []
         for ref, where in iter_references(data):
+            if CONDITIONAL_REF_RE.match(ref):
+                raise InvalidRequest(
+                    "a conditional reference (Type?search) is resolved only inside a "
+                    "transaction Bundle",
+                    expression=f"{rtype}.{where}",
+                )
             ttype, tid, _ = indexing.parse_reference(ref, self.base_url)
             if ttype is None or tid is None or (ttype, tid) == (rtype, rid):
                 continue
@@ -348,7 +365,7 @@ class ResourceService:
         meta = dict(body.get("meta") or {})
         for key in _SERVER_META:
             meta.pop(key, None)
-        text, ts = instant_now()
+        text, ts = instant_now(after=None if row is None else row.last_updated)
         version = 1 if row is None else row.version + 1
         rest = {k: v for k, v in body.items() if k not in ("resourceType", "meta")}
         doc = {
@@ -361,7 +378,7 @@ class ResourceService:
         if self.deferred_refs is not None:
             self.deferred_refs.extend(refs)
         else:
-            self._check_refs(refs)
+            self.check_refs(refs)
         if (
             row is not None
             and not row.deleted
@@ -380,4 +397,6 @@ class ResourceService:
             self.repo.set_current(row, version=version, ts=ts, content=content, deleted=False)
         self.repo.add_version(row, method)
         self.repo.replace_index(int(row.pk or 0), rtype, indexing.extract(doc, self.base_url))
-        return Stored(rtype, rid, version, ts, content, created=created)
+        stored = Stored(rtype, rid, version, ts, content, created=created)
+        self.written.append(stored)
+        return stored

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from sqlalchemy.orm import Session
 
 from adapters.registry import load_adapters
 from gateway import __version__, errors
@@ -14,11 +15,13 @@ from gateway.auth import admin, login
 from gateway.auth import endpoints as auth_endpoints
 from gateway.auth.keys import KeyStore
 from gateway.auth.repository import AuthRepository
+from gateway.auth.schemas import Caller
 from gateway.auth.server import GatewayAuthorizationServer
 from gateway.auth.tokens import TokenService
 from gateway.db.migrate import check_migrated
 from gateway.db.session import Database
 from gateway.fhir.endpoints import router as fhir_router
+from gateway.fhir.guard import OPEN, Guard
 from gateway.ingest.endpoints import router as ingest_router
 from gateway.ingest.mllp import MllpHandler, MllpServer
 from gateway.ingest.senders import SenderDirectory
@@ -26,6 +29,9 @@ from gateway.ingest.service import IngestService
 from gateway.middleware import BodyLimit
 from gateway.mpi.endpoints import router as mpi_router
 from gateway.settings import Settings, load_settings
+from gateway.sharing.guard import SharingGuard
+from policies.agreements import AgreementSet
+from policies.engine import default_engine
 from policies.labelling import label
 
 
@@ -63,8 +69,39 @@ async def start_mllp(app: FastAPI) -> MllpServer:
     return server
 
 
+def guard_factory(settings: Settings) -> Callable[[Session, Caller, Request], Guard]:
+    """Build each request's policy enforcement point (policies parsed and validated once, here)."""
+    default_engine()  # parse and validate the Cedar policies at start-up: a bad policy stops it
+    agreements = (
+        AgreementSet.load(settings.agreements_file)
+        if settings.agreements_file
+        else AgreementSet.load()
+    )
+    kinds: dict[str, str | None] = {}
+
+    def make(session: Session, caller: Caller, request: Request) -> Guard:
+        agency = caller.agency
+        if agency and agency not in kinds:
+            row = AuthRepository(session).agency(agency)
+            kinds[agency] = row.kind if row is not None else None
+        return SharingGuard(
+            session,
+            caller,
+            agency_kind=kinds.get(agency) if agency else None,
+            agreements=agreements,
+            btg_reason=(request.headers.get("x-btg-reason") or "").strip() or None,
+            medical_emergency=request.headers.get("x-btg-medical-emergency", "").lower() == "true",
+        )
+
+    return make
+
+
 def create_app(
-    settings: Settings | None = None, *, db: Database | None = None, keys: KeyStore | None = None
+    settings: Settings | None = None,
+    *,
+    db: Database | None = None,
+    keys: KeyStore | None = None,
+    sharing_rules: bool = True,
 ) -> FastAPI:
     """Build the app; the database must already be migrated (``gateway db upgrade``)."""
     settings = settings or load_settings()
@@ -104,6 +141,8 @@ def create_app(
     app.state.auth_server = GatewayAuthorizationServer(tokens, settings.token_url)
     app.state.labeller = label  # DS4P security labels on every write (policies/labelling.py)
     app.state.adapters = load_adapters()  # a broken adapter plugin stops start-up
+    # Sharing rules are always on; only the storage-layer test suites switch them off, in code.
+    app.state.guard_factory = guard_factory(settings) if sharing_rules else (lambda *_: OPEN)
     errors.install(app)
     app.include_router(auth_endpoints.router)
     app.include_router(login.router)

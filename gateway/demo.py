@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from gateway.auth.demo import register_demo
+from gateway.sharing.profile import agency_uri
 from gateway.auth.registry import Registry
 from gateway.db.session import Database
 from gateway.fhir.service import ResourceService
@@ -114,7 +115,7 @@ def _concept(system: str, code: str, display: str) -> Resource:
 def _tagged(resource: Resource, source: str | None = None) -> Resource:
     meta: Resource = {"tag": [TEST_DATA_TAG]}
     if source is not None:
-        meta["source"] = f"{DEMO_SYSTEM}:agency:{source}"  # which agency the record came from
+        meta["source"] = agency_uri(source)  # the agency that holds the record (decides sharing)
     return {**resource, "meta": meta}
 
 
@@ -221,7 +222,8 @@ def patient_resources() -> list[Resource]:
                     "address": [
                         {"line": [street], "city": "Amarillo", "state": "TX", "country": "US"}
                     ],
-                }
+                },
+                source=HOSPITAL,
             )
         )
     return out
@@ -258,7 +260,7 @@ def encounter_resources() -> list[Resource]:
         period = {"start": start, "end": end}
         kind = ("EMER", "emergency")
         out.append(_encounter(f"demo-ed-visit-{n:02d}", patient, kind, period, HOSPITAL))
-    return [_tagged(e) for e in out]
+    return [_tagged(e, source=e["serviceProvider"]["reference"].split("/")[1]) for e in out]
 
 
 def condition_resources() -> list[Resource]:
@@ -331,7 +333,7 @@ def observation_resources() -> list[Resource]:
             obs["encounter"] = _ref("Encounter", f"demo-police-call-{n:02d}")
             obs["performer"] = [_ref("Organization", APD, "Amarillo Police Department")]
             out.append(obs)
-    return [_tagged(o) for o in out]
+    return [_tagged(o, source=HOSPITAL) for o in out]
 
 
 def workflow_resources() -> list[Resource]:
@@ -378,7 +380,7 @@ def workflow_resources() -> list[Resource]:
         "period": {"start": "2025-02-03"},
         "author": _ref("Organization", TPC, "Texas Panhandle Centers"),
     }
-    return [_tagged(request), _tagged(task), _tagged(flag)]
+    return [_tagged(request, HOSPITAL), _tagged(task, HOSPITAL), _tagged(flag, TPC)]
 
 
 def demo_resources(facilities: list[dict[str, str]] | None = None) -> Iterator[Resource]:

@@ -45,6 +45,7 @@ class Settings:
     login_max_failures: int = 5
     login_lockout_minutes: int = 15
     mllp_port: int | None = None
+    agreements_file: Path | None = None
     mllp_host: str = "127.0.0.1"
     mllp_tls_cert: Path | None = None
     mllp_tls_key: Path | None = None
@@ -87,6 +88,7 @@ def load_settings() -> Settings:
         login_max_failures=_env_int("GATEWAY_LOGIN_MAX_FAILURES", 5),
         login_lockout_minutes=_env_int("GATEWAY_LOGIN_LOCKOUT_MINUTES", 15),
         mllp_port=_env_int("GATEWAY_MLLP_PORT", 0) or None,
+        agreements_file=_env_path("GATEWAY_AGREEMENTS_FILE"),
         mllp_host=os.environ.get("GATEWAY_MLLP_HOST", "127.0.0.1"),
         mllp_tls_cert=_env_path("GATEWAY_MLLP_TLS_CERT"),
         mllp_tls_key=_env_path("GATEWAY_MLLP_TLS_KEY"),

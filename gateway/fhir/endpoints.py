@@ -22,20 +22,37 @@ from gateway.fhir.errors import InvalidRequest, NotFound, UnsupportedMediaType
 from gateway.fhir.schemas import FHIR_JSON
 from gateway.fhir.search_parse import MAX_OFFSET
 from gateway.fhir.service import ResourceService, Stored, check_type
+from gateway.sharing.profile import agency_uri
 
 router = APIRouter(prefix="/fhir")
 _JSON_TYPES = ("application/fhir+json", "application/json")
 _PATCH_TYPES = ("application/json-patch+json",)
 
 
-def _service(request: Request, session: Any) -> ResourceService:
-    settings = request.app.state.settings
+def _service(request: Request, session: Any, caller: Caller) -> ResourceService:
+    """A service for this caller: sharing rules as its guard, its agency as ``meta.source``."""
+    state = request.app.state
+    settings = state.settings
+    guard = state.guard_factory(session, caller, request)
+    request.state.guard = guard
+    labeller = state.labeller
+
+    def prepare(body: dict[str, Any]) -> dict[str, Any]:
+        if caller.agency:
+            # The owning agency decides sharing: a client cannot claim another agency's authorship.
+            body = {
+                **body,
+                "meta": {**(body.get("meta") or {}), "source": agency_uri(caller.agency)},
+            }
+        return labeller(body) if labeller is not None else body
+
     return ResourceService(
         session,
         settings.fhir_base,
         default_count=settings.default_page_size,
         max_count=settings.max_page_size,
-        labeller=getattr(request.app.state, "labeller", None),
+        labeller=prepare,
+        guard=guard,
     )
 
 
@@ -112,7 +129,7 @@ async def transaction(request: Request, caller: Caller = Depends(get_caller)) ->
 
     def run() -> bytes:
         with db.unit_of_work() as session:
-            svc = _service(request, session)
+            svc = _service(request, session, caller)
             proc = BundleProcessor(
                 svc,
                 authorize=lambda i, t: require(caller, i, t),
@@ -128,7 +145,7 @@ async def transaction(request: Request, caller: Caller = Depends(get_caller)) ->
 @router.get("/_history")
 def system_history(request: Request, caller: Caller = Depends(get_caller)) -> Response:
     require(caller, "s", "*")
-    return _history(request, None, None)
+    return _history(request, None, None, caller)
 
 
 @router.get("/{rtype}")
@@ -136,7 +153,9 @@ def search(rtype: str, request: Request, caller: Caller = Depends(get_caller)) -
     check_type(rtype)
     require(caller, "s", rtype)
     with request.app.state.db.unit_of_work() as session:
-        body = _search_bytes(request, _service(request, session), rtype, _search_items(request))
+        body = _search_bytes(
+            request, _service(request, session, caller), rtype, _search_items(request)
+        )
     return Response(body, media_type=FHIR_JSON)
 
 
@@ -160,7 +179,7 @@ async def search_post(
 
     def run() -> bytes:
         with request.app.state.db.unit_of_work() as session:
-            return _search_bytes(request, _service(request, session), rtype, items)
+            return _search_bytes(request, _service(request, session, caller), rtype, items)
 
     return Response(await run_in_threadpool(run), media_type=FHIR_JSON)
 
@@ -174,7 +193,9 @@ async def create(rtype: str, request: Request, caller: Caller = Depends(get_call
 
     def run() -> Stored:
         with request.app.state.db.unit_of_work() as session:
-            return _service(request, session).create(rtype, body, if_none_exist=if_none_exist)
+            return _service(request, session, caller).create(
+                rtype, body, if_none_exist=if_none_exist
+            )
 
     from starlette.concurrency import run_in_threadpool
 
@@ -196,7 +217,7 @@ async def conditional_update(
 
     def run() -> Stored:
         with request.app.state.db.unit_of_work() as session:
-            return _service(request, session).conditional_update(
+            return _service(request, session, caller).conditional_update(
                 rtype, query, body, if_match=if_match
             )
 
@@ -215,7 +236,9 @@ def conditional_delete(
     check_type(rtype)
     require(caller, "d", rtype)
     with request.app.state.db.unit_of_work() as session:
-        stored = _service(request, session).conditional_delete(rtype, _search_items(request))
+        stored = _service(request, session, caller).conditional_delete(
+            rtype, _search_items(request)
+        )
     headers = {"ETag": stored.etag} if stored else {}
     return Response(status_code=204, headers=headers)
 
@@ -224,7 +247,7 @@ def conditional_delete(
 def type_history(rtype: str, request: Request, caller: Caller = Depends(get_caller)) -> Response:
     check_type(rtype)
     require(caller, "s", rtype)
-    return _history(request, rtype, None)
+    return _history(request, rtype, None, caller)
 
 
 @router.get("/{rtype}/{rid}")
@@ -232,7 +255,7 @@ def read(rtype: str, rid: str, request: Request, caller: Caller = Depends(get_ca
     check_type(rtype)
     require(caller, "r", rtype)
     with request.app.state.db.unit_of_work() as session:
-        stored = _service(request, session).read(rtype, rid)
+        stored = _service(request, session, caller).read(rtype, rid)
     etag = request.headers.get("if-none-match")
     if etag is not None and etag.strip() == stored.etag:
         return Response(status_code=304, headers={"ETag": stored.etag})
@@ -250,7 +273,7 @@ async def update(
 
     def run() -> Stored:
         with request.app.state.db.unit_of_work() as session:
-            return _service(request, session).update(rtype, rid, body, if_match=if_match)
+            return _service(request, session, caller).update(rtype, rid, body, if_match=if_match)
 
     from starlette.concurrency import run_in_threadpool
 
@@ -271,7 +294,7 @@ async def patch(
 
     def run() -> Stored:
         with request.app.state.db.unit_of_work() as session:
-            return _service(request, session).patch(rtype, rid, ops, if_match=if_match)
+            return _service(request, session, caller).patch(rtype, rid, ops, if_match=if_match)
 
     from starlette.concurrency import run_in_threadpool
 
@@ -286,7 +309,7 @@ def delete(
     check_type(rtype)
     require(caller, "d", rtype)
     with request.app.state.db.unit_of_work() as session:
-        stored = _service(request, session).delete(rtype, rid)
+        stored = _service(request, session, caller).delete(rtype, rid)
     return Response(status_code=204, headers={"ETag": stored.etag} if stored else {})
 
 
@@ -296,7 +319,7 @@ def instance_history(
 ) -> Response:
     check_type(rtype)
     require(caller, "r", rtype)
-    return _history(request, rtype, rid)
+    return _history(request, rtype, rid, caller)
 
 
 @router.get("/{rtype}/{rid}/_history/{vid}")
@@ -312,11 +335,11 @@ def vread(
     if not 0 < version <= MAX_OFFSET:
         raise NotFound(f"{rtype}/{rid} has no version {vid[:20]}")
     with request.app.state.db.unit_of_work() as session:
-        stored = _service(request, session).vread(rtype, rid, version)
+        stored = _service(request, session, caller).vread(rtype, rid, version)
     return _resource_response(request, stored)
 
 
-def _history(request: Request, rtype: str | None, rid: str | None) -> Response:
+def _history(request: Request, rtype: str | None, rid: str | None, caller: Caller) -> Response:
     settings = request.app.state.settings
     params = dict(request.query_params)
     since = before = None
@@ -343,17 +366,29 @@ def _history(request: Request, rtype: str | None, rid: str | None) -> Response:
         )
     base = settings.fhir_base
     with request.app.state.db.unit_of_work() as session:
-        svc = _service(request, session)
+        svc = _service(request, session, caller)
         total, rows = svc.repo.history(
             rtype, rid, since=since, before=before, offset=offset, count=count
         )
         if rid is not None and total == 0:
             raise NotFound(f"{rtype}/{rid} is not known")
+        shown: dict[int, str | None] = {}
+        for row in rows:
+            if row.content is not None:
+                shown[row.version if rid else id(row)] = svc.guard.shown(
+                    row.rtype, row.res_id, row.content, "read"
+                )
+        if rid is not None and rows and all(v is None for v in shown.values()) and shown:
+            newest = next(r for r in rows if r.content is not None)
+            svc.guard.check_read(newest.rtype, newest.res_id, newest.content or "{}", "read")
     entries = []
     for row in rows:
         entry: dict[str, Any] = {"fullUrl": f"{base}/{row.rtype}/{row.res_id}"}
         if row.content is not None:
-            entry["resource"] = orjson.Fragment(row.content)
+            visible = shown.get(row.version if rid else id(row))
+            if visible is None:
+                continue  # withheld by the sharing rules
+            entry["resource"] = orjson.Fragment(visible)
         method = "POST" if row.method == "POST" else row.method
         url = row.rtype if method == "POST" else f"{row.rtype}/{row.res_id}"
         entry["request"] = {"method": "PUT" if method == "PATCH" else method, "url": url}

@@ -14,6 +14,8 @@ from typing import Any
 
 from gateway.fhir.dates import MAX_TS, MIN_TS, BadDate, date_range
 from gateway.fhir.search_params import SearchParam, params_for
+from gateway.sharing.profile import PARAM as PROFILE_PARAM
+from gateway.sharing.profile import profile_code
 
 
 @dataclass(slots=True)
@@ -141,6 +143,8 @@ def _dates(value: Any) -> Iterator[tuple[float, float]]:
 def extract(resource: dict[str, Any], base: str = "") -> IndexRows:
     """Build the index rows for ``resource`` from its type's search parameters."""
     rows = IndexRows()
+    # The access profile the sharing rules filter searches on (not a client-searchable parameter).
+    rows.tokens.append((PROFILE_PARAM, None, profile_code(resource)))
     for param in params_for(resource["resourceType"]).values():
         for path in param.paths:
             for value in walk(resource, path):

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.fhir.errors import Issue
+from gateway.fhir.guard import OPEN, Guard
 from gateway.fhir.search_params import params_for
 from gateway.fhir.search_parse import Include, SearchRequest
 from gateway.fhir.search_sql import T_REF, QueryBuilder, R
@@ -34,24 +35,31 @@ class SearchResult:
 class SearchRunner:
     """Executes searches against one session."""
 
-    def __init__(self, session: Session, base_url: str) -> None:
+    def __init__(self, session: Session, base_url: str, guard: Guard = OPEN) -> None:
         self.session = session
         self.builder = QueryBuilder(base_url)
+        self.guard = guard
 
     def run(self, req: SearchRequest) -> SearchResult:
+        # Sharing rules as SQL, so paging and Bundle.total count only what the caller may see.
+        extra = self.guard.search_filter(req.rtype, R)
         total: int | None = None
         if req.total != "none" or req.summary == "count" or req.count == 0:
-            total = int(self.session.execute(self.builder.count_query(req)).scalar_one())
+            total = int(self.session.execute(self.builder.count_query(req, extra)).scalar_one())
         result = SearchResult(total=total, warnings=list(req.warnings))
         if req.summary == "count" or req.count == 0:
             return result
         probe = req.count + 1
-        query = self.builder.page_query(req).limit(probe)
+        query = self.builder.page_query(req, extra).limit(probe)
         rows = self.session.execute(query).all()
         result.has_more = len(rows) > req.count
         rows = rows[: req.count]
         page_pks = [r[0] for r in rows]
-        result.hits = [Hit(req.rtype, r[1], r[2], "match") for r in rows]
+        result.hits = [
+            Hit(req.rtype, r[1], shown, "match")
+            for r in rows
+            if (shown := self.guard.shown(req.rtype, r[1], r[2], "search")) is not None
+        ]
         seen = {(req.rtype, r[1]) for r in rows}
         for inc in req.includes:
             self._add(result, seen, self._included(inc, page_pks))
@@ -60,14 +68,15 @@ class SearchRunner:
             self._add(result, seen, self._revincluded(req.rtype, inc, ids))
         return result
 
-    @staticmethod
     def _add(
-        result: SearchResult, seen: set[tuple[str, str]], rows: list[tuple[str, str, str]]
+        self, result: SearchResult, seen: set[tuple[str, str]], rows: list[tuple[str, str, str]]
     ) -> None:
         for rtype, rid, content in rows:
             if (rtype, rid) not in seen and content is not None:
                 seen.add((rtype, rid))
-                result.hits.append(Hit(rtype, rid, content, "include"))
+                shown = self.guard.shown(rtype, rid, content, "search")
+                if shown is not None:
+                    result.hits.append(Hit(rtype, rid, shown, "include"))
 
     def _included(self, inc: Include, page_pks: list[int]) -> list[tuple[str, str, str]]:
         if not page_pks:

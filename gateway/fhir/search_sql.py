@@ -7,6 +7,7 @@ value (``100`` means [99.5, 100.5)); strings match case- and accent-insensitivel
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import ColumnElement, Select, and_, false, func, not_, or_, select
@@ -338,14 +339,14 @@ class QueryBuilder:
         keys.append(res.c.pk.asc())
         return keys
 
-    def page_query(self, req: SearchRequest) -> Select:
+    def page_query(self, req: SearchRequest, extra: Sequence[ColumnElement[bool]] = ()) -> Select:
         return (
             select(R.c.pk, R.c.res_id, R.c.content)
-            .where(*self.where(req))
+            .where(*self.where(req), *extra)
             .order_by(*self.order_by(req))
             .offset(req.offset)
             .limit(req.count)
         )
 
-    def count_query(self, req: SearchRequest) -> Select:
-        return select(func.count()).select_from(R).where(*self.where(req))
+    def count_query(self, req: SearchRequest, extra: Sequence[ColumnElement[bool]] = ()) -> Select:
+        return select(func.count()).select_from(R).where(*self.where(req), *extra)

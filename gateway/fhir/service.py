@@ -26,6 +26,7 @@ from gateway.fhir.errors import (
     NotFound,
     PreconditionFailed,
 )
+from gateway.fhir.guard import OPEN, Guard
 from gateway.fhir.model import is_supported, validate
 from gateway.fhir.patch import apply_patch
 from gateway.fhir.repository import ResourceRepository
@@ -122,7 +123,9 @@ class ResourceService:
         default_count: int = 50,
         max_count: int = 1000,
         labeller: Labeller | None = None,
+        guard: Guard = OPEN,
     ) -> None:
+        self.guard = guard
         self.session = session
         self.repo = ResourceRepository(session)
         self.base_url = base_url
@@ -143,7 +146,9 @@ class ResourceService:
         version, deleted, ts, content = found
         if deleted:
             raise Gone(f"{rtype}/{rid} was deleted", headers={"ETag": f'W/"{version}"'})
-        return Stored(rtype, rid, version, ts, content)
+        return Stored(
+            rtype, rid, version, ts, self.guard.check_read(rtype, rid, content or "{}", "read")
+        )
 
     def vread(self, rtype: str, rid: str, version: int) -> Stored:
         check_type(rtype)
@@ -152,7 +157,8 @@ class ResourceService:
             raise NotFound(f"{rtype}/{rid} has no version {version}")
         if row.deleted:
             raise Gone(f"version {version} of {rtype}/{rid} is a deletion")
-        return Stored(rtype, rid, row.version, row.last_updated, row.content)
+        shown = self.guard.check_read(rtype, rid, row.content or "{}", "read")
+        return Stored(rtype, rid, row.version, row.last_updated, shown)
 
     def parse_search(
         self, rtype: str, items: list[tuple[str, str]], *, strict: bool = False
@@ -163,7 +169,7 @@ class ResourceService:
         )
 
     def search(self, req: SearchRequest) -> SearchResult:
-        return SearchRunner(self.session, self.base_url).run(req)
+        return SearchRunner(self.session, self.base_url, self.guard).run(req)
 
     def match_ids(self, rtype: str, query: list[tuple[str, str]], what: str) -> list[str]:
         """Ids of (at most two) live resources matching a conditional interaction's criteria."""
@@ -274,6 +280,7 @@ class ResourceService:
         row = self.repo.current(rtype, rid, for_update=True)
         if row is None or row.deleted:
             return None
+        self.guard.check_write("delete", rtype, orjson.loads(row.content or "{}"))
         referrers = self.repo.referrers(rtype, rid)
         if referrers:
             names = ", ".join(f"{t}/{i}" for t, i in referrers)
@@ -374,6 +381,7 @@ class ResourceService:
             "meta": {"versionId": str(version), "lastUpdated": text, **meta},
             **rest,
         }
+        self.guard.check_write("create" if row is None or row.deleted else "update", rtype, doc)
         refs = self._local_refs(rtype, rid, doc)
         if self.deferred_refs is not None:
             self.deferred_refs.extend(refs)

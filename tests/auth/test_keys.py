@@ -33,7 +33,12 @@ def test_rotation_keeps_tokens_in_flight_valid(
     db: Database, settings: Settings, tmp_path: Path
 ) -> None:
     keys = KeyStore(tmp_path / "rotating")
-    app = create_app(settings.with_overrides(key_dir=tmp_path / "rotating"), db=db, keys=keys)
+    app = create_app(
+        settings.with_overrides(key_dir=tmp_path / "rotating"),
+        db=db,
+        keys=keys,
+        sharing_rules=False,
+    )
     with TestClient(app) as client:
         old_token = bearer(app)
         old_kid = keys.current.kid
@@ -51,7 +56,9 @@ def test_another_replica_rotating_is_picked_up(
 ) -> None:
     directory = tmp_path / "shared"
     first = KeyStore(directory)
-    app = create_app(settings.with_overrides(key_dir=directory), db=db, keys=first)
+    app = create_app(
+        settings.with_overrides(key_dir=directory), db=db, keys=first, sharing_rules=False
+    )
     other_replica = KeyStore(directory)
     other_replica.load()
     other_replica.rotate()

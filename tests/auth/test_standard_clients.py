@@ -24,7 +24,9 @@ from tests.support.smart import ec_key, public_jwks, rsa_key
 def server(db: Database, settings: Settings, keystore: KeyStore) -> Iterator[str]:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    app = create_app(settings.with_overrides(base_url=base), db=db, keys=keystore)
+    app = create_app(
+        settings.with_overrides(base_url=base), db=db, keys=keystore, sharing_rules=False
+    )
     with live_server(app, port) as url:
         yield url
 

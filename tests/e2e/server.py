@@ -78,9 +78,10 @@ def _client_key() -> Any:
     return rsa_key("e2e-client")
 
 
-def register_client(database_url: str, base_url: str) -> Credentials:
-    """Register an agency and a system client (with the run's RS384 key) directly in the
-    database, as an administrator would before handing the client its configuration."""
+def register_client(database_url: str, base_url: str, agency: str | None = None) -> Credentials:
+    """Register a system client (with the run's RS384 key) directly in the database, as an
+    administrator would before handing the client its configuration: for ``agency`` when given (it
+    must be registered already), else for a new hospital of its own."""
     from gateway.auth.registry import Registry
     from gateway.db.session import Database
 
@@ -91,10 +92,12 @@ def register_client(database_url: str, base_url: str) -> Credentials:
     try:
         with database.unit_of_work() as session:
             registry = Registry(session)
-            registry.add_agency(f"e2e-agency-{suffix}", "hospital", "End-to-end test hospital")
+            if agency is None:
+                agency = f"e2e-agency-{suffix}"
+                registry.add_agency(agency, "hospital", "End-to-end test hospital")
             registry.add_client(
                 client_id,
-                f"e2e-agency-{suffix}",
+                agency,
                 "hospital_ehr",
                 SCOPE,
                 jwks={"keys": [key.as_dict(private=False)]},
@@ -121,6 +124,7 @@ class Gateway:
     process: subprocess.Popen[bytes]
     log: Path
     headers: dict[str, str] = field(default_factory=dict)
+    agency: str | None = None
 
     @property
     def fhir(self) -> str:
@@ -135,13 +139,16 @@ class Gateway:
         probe = httpx.get(f"{self.fhir}/Patient", params={"_count": "0"}, timeout=10.0)
         if probe.status_code != 401:
             return
-        creds = register_client(self.database_url, self.base_url)
+        creds = register_client(self.database_url, self.base_url, self.agency)
         self.headers["Authorization"] = f"Bearer {fetch_token(creds)}"
 
 
 @contextmanager
-def running_gateway(database_url: str, workdir: Path) -> Iterator[Gateway]:
-    """Start ``python -m gateway serve`` on ``database_url``; stop it afterwards."""
+def running_gateway(
+    database_url: str, workdir: Path, agency: str | None = None
+) -> Iterator[Gateway]:
+    """Start ``python -m gateway serve`` on ``database_url``; stop it afterwards. Its token is for a
+    system of ``agency`` (sharing rules decide what that agency sees), else of a new hospital."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
@@ -155,7 +162,7 @@ def running_gateway(database_url: str, workdir: Path) -> Iterator[Gateway]:
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    gateway = Gateway(base_url, database_url, process, log)
+    gateway = Gateway(base_url, database_url, process, log, agency=agency)
     try:
         _wait_until_up(gateway)
         gateway.authenticate()

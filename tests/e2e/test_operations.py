@@ -44,7 +44,9 @@ def test_demo_then_serve(empty_database: str, tmp_path: Path) -> None:
     assert "Patient" in loaded.stdout
     assert "starting" not in loaded.stdout  # --no-serve does not announce a server
 
-    with running_gateway(empty_database, tmp_path) as gateway, gateway.client() as api:
+    # The demo hospital's system: the sharing rules let it see the patients its hospital holds.
+    hospital = "demo-panhandle-regional"
+    with running_gateway(empty_database, tmp_path, hospital) as gateway, gateway.client() as api:
         patients = api.get("/Patient", params={"_tag": TEST_DATA, "_sort": "family"}).json()
         assert patients["total"] == 10
         families = [e["resource"]["name"][0]["family"] for e in patients["entry"]]

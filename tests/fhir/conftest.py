@@ -37,7 +37,7 @@ def as_system(app: FastAPI) -> FastAPI:
 @contextmanager
 def app_client(db: Database, settings: Settings, **overrides: Any) -> Iterator[TestClient]:
     """A client for an app of its own on ``db`` (settings changed by ``overrides``)."""
-    app = as_system(create_app(replace(settings, **overrides), db=db))
+    app = as_system(create_app(replace(settings, **overrides), db=db, sharing_rules=False))
     with TestClient(app, raise_server_exceptions=False) as test_client:
         yield test_client
 
@@ -45,7 +45,7 @@ def app_client(db: Database, settings: Settings, **overrides: Any) -> Iterator[T
 @pytest.fixture(scope="session")
 def fhir_app(database: Database, database_url: str) -> FastAPI:
     settings = Settings(database_url=database_url, base_url=BASE_URL, max_body_bytes=1_000_000)
-    return as_system(create_app(settings, db=database))
+    return as_system(create_app(settings, db=database, sharing_rules=False))
 
 
 @pytest.fixture()
@@ -58,4 +58,4 @@ def client(db: Database, fhir_app: FastAPI) -> Iterator[TestClient]:
 def writer_apps(database: Database, database_url: str) -> list[FastAPI]:
     """Eight separate apps on one database, as eight gateway replicas would be."""
     settings = Settings(database_url=database_url, base_url=BASE_URL, max_body_bytes=1_000_000)
-    return [as_system(create_app(settings, db=database)) for _ in range(8)]
+    return [as_system(create_app(settings, db=database, sharing_rules=False)) for _ in range(8)]

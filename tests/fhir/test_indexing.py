@@ -204,5 +204,5 @@ def test_extract_covers_every_parameter_of_the_type_and_nothing_else() -> None:
     }
     got = rows(task)
     assert {p for p, *_ in got.references} == {"focus", "part-of", "owner", "patient", "subject"}
-    assert {p for p, *_ in got.tokens} == {"_id", "status", "intent"}
+    assert {p for p, *_ in got.tokens} == {"_id", "status", "intent", "_access"}  # + access profile
     assert {p for p, *_ in got.dates} == {"authored-on"}

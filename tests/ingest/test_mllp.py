@@ -49,7 +49,9 @@ def mllp(db: Database, settings: Settings, keystore: KeyStore) -> Iterator[tuple
     register(db, "ghh-ehr", public_jwks(rsa_key()), scope="system/*.cruds")
     with db.unit_of_work() as session:
         add_sender(session, "GHHSFacility", "127.0.0.1/32", "ghh-ehr")
-    app = create_app(settings.with_overrides(mllp_port=free_port()), db=db, keys=keystore)
+    app = create_app(
+        settings.with_overrides(mllp_port=free_port()), db=db, keys=keystore, sharing_rules=False
+    )
     with TestClient(app) as client:
         client.headers.update(bearer(app))
         yield app.state.mllp_port, client

@@ -1,0 +1,170 @@
+"""The facts sharing decisions need from the store (the policy layer never looks anything up):
+which patients an agency serves, a patient's consents, and a facility's placement requests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from gateway.db.tables import ReferenceIndex, ResourceRow, TokenIndex
+from gateway.sharing.profile import agency_uri
+
+R = ResourceRow.__table__  # type: ignore[attr-defined]
+REF = ReferenceIndex.__table__  # type: ignore[attr-defined]
+TOK = TokenIndex.__table__  # type: ignore[attr-defined]
+
+# Reference search parameters that name the patient a resource is about (its Patient compartment).
+PATIENT_PARAMS = ("patient", "subject", "for", "beneficiary")
+# What links an agency to a patient it serves (AccessRequest.relations).
+RELATION_OF = {
+    "Encounter": "encounter",
+    "EpisodeOfCare": "episode",
+    "CareTeam": "care-team",
+    "ServiceRequest": "placement",
+    "Task": "placement",
+}
+ACCEPTED = frozenset({"accepted", "in-progress", "completed"})
+
+
+def patient_of(resource: dict[str, Any]) -> str | None:
+    """The Patient id a resource is about (itself for a Patient)."""
+    if resource.get("resourceType") == "Patient":
+        return str(resource.get("id")) if resource.get("id") else None
+    for key in ("subject", "patient", "for", "beneficiary"):
+        ref = resource.get(key)
+        if isinstance(ref, dict) and isinstance(ref.get("reference"), str):
+            target = ref["reference"]
+            if target.startswith("Patient/"):
+                return target.split("/")[1]
+    return None
+
+
+class FactsRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def _agency_rows(self, agency: str) -> Any:
+        written = select(TOK.c.res_pk).where(
+            TOK.c.param == "_source", TOK.c.code == agency_uri(agency)
+        )
+        owned = select(REF.c.res_pk).where(
+            REF.c.param == "owner", REF.c.target_type == "Organization", REF.c.target_id == agency
+        )
+        return or_(REF.c.res_pk.in_(written), REF.c.res_pk.in_(owned))
+
+    def served_patients(self, agency: str) -> Any:
+        """Ids of the patients ``agency`` serves: it wrote or owns an encounter, episode, care team or
+        placement request about them, or it holds the Patient record itself."""
+        linked = select(REF.c.target_id).where(
+            REF.c.rtype.in_(list(RELATION_OF)),
+            REF.c.param.in_(PATIENT_PARAMS),
+            REF.c.target_type == "Patient",
+            self._agency_rows(agency),
+        )
+        held = select(R.c.res_id).where(
+            R.c.rtype == "Patient",
+            R.c.pk.in_(
+                select(TOK.c.res_pk).where(
+                    TOK.c.param == "_source", TOK.c.code == agency_uri(agency)
+                )
+            ),
+        )
+        return linked.union(held)
+
+    def relations(self, agency: str | None, patient: str | None) -> frozenset[str]:
+        if not agency or not patient:
+            return frozenset()
+        rows = self.session.execute(
+            select(REF.c.rtype)
+            .where(
+                REF.c.rtype.in_(list(RELATION_OF)),
+                REF.c.param.in_(PATIENT_PARAMS),
+                REF.c.target_type == "Patient",
+                REF.c.target_id == patient,
+                self._agency_rows(agency),
+            )
+            .distinct()
+        )
+        found = {RELATION_OF[r[0]] for r in rows}
+        held = self.session.execute(
+            select(R.c.pk).where(
+                R.c.rtype == "Patient",
+                R.c.res_id == patient,
+                R.c.pk.in_(
+                    select(TOK.c.res_pk).where(
+                        TOK.c.param == "_source", TOK.c.code == agency_uri(agency)
+                    )
+                ),
+            )
+        ).first()
+        if held is not None:
+            found.add("record")
+        return frozenset(found)
+
+    def consents(self, patient: str | None) -> list[dict[str, Any]]:
+        """Every stored Consent about ``patient`` (the policy layer honours status and period)."""
+        if not patient:
+            return []
+        refs = select(REF.c.res_pk).where(
+            REF.c.rtype == "Consent",
+            REF.c.param == "patient",
+            REF.c.target_type == "Patient",
+            REF.c.target_id == patient,
+        )
+        rows = self.session.execute(
+            select(R.c.content).where(
+                R.c.rtype == "Consent", R.c.deleted.is_(False), R.c.pk.in_(refs)
+            )
+        )
+        return [orjson.loads(r[0]) for r in rows if r[0]]
+
+    def patients_with_consents(self, limit: int) -> list[str]:
+        rows = self.session.execute(
+            select(REF.c.target_id)
+            .where(
+                REF.c.rtype == "Consent", REF.c.param == "patient", REF.c.target_type == "Patient"
+            )
+            .distinct()
+            .limit(limit + 1)
+        )
+        return [r[0] for r in rows]
+
+    def placement(self, agency: str | None, patient: str | None) -> tuple[bool, bool, bool]:
+        """(addressed to the agency's facility, accepted by it, requested by the agency) for a patient."""
+        if not agency or not patient:
+            return False, False, False
+        about = select(REF.c.res_pk).where(
+            REF.c.rtype == "Task",
+            REF.c.param.in_(PATIENT_PARAMS),
+            REF.c.target_type == "Patient",
+            REF.c.target_id == patient,
+        )
+        owned = select(REF.c.res_pk).where(
+            REF.c.rtype == "Task",
+            REF.c.param == "owner",
+            REF.c.target_type == "Organization",
+            REF.c.target_id == agency,
+        )
+        written = select(TOK.c.res_pk).where(
+            TOK.c.param == "_source", TOK.c.code == agency_uri(agency)
+        )
+        addressed = accepted = requested = False
+        rows = self.session.execute(
+            select(R.c.pk.in_(owned), R.c.pk.in_(written), R.c.content).where(
+                R.c.rtype == "Task",
+                R.c.deleted.is_(False),
+                R.c.pk.in_(about),
+                or_(R.c.pk.in_(owned), R.c.pk.in_(written)),
+            )
+        )
+        for is_owned, is_written, content in rows:
+            if is_owned:
+                addressed = True
+                if content and orjson.loads(content).get("status") in ACCEPTED:
+                    accepted = True
+            if is_written:
+                requested = True
+        return addressed, accepted, requested

@@ -1,0 +1,281 @@
+"""The policy enforcement point (PEP) for one request: decisions from ``policies.pipeline.evaluate``
+applied on every FHIR access path, filtered into SQL for searches.
+
+Decision order (DESIGN.md): token scopes (checked by the endpoints) -> role/agency/agreement policies
+-> patient consent -> 42 CFR Part 2 -> obligations (projection, redaction, labels) -> audit. Every
+decision is kept in :attr:`SharingGuard.decisions` for the audit trail.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import ColumnElement, Table, and_, false, not_, or_, select
+from sqlalchemy.orm import Session
+
+from gateway.auth.schemas import Caller
+from gateway.fhir.errors import Forbidden, Issue
+from gateway.sharing.facts import PATIENT_PARAMS, REF, TOK, FactsRepository, patient_of
+from gateway.sharing.profile import PARAM, WRITTEN, agency_uri, owner_of, parse_profile
+from policies.agreements import AgreementSet
+from policies.model import AccessRequest, Decision, Principal
+from policies.pipeline import evaluate, request_for
+from policies.redaction import apply_obligations
+
+WRITE_ACTIONS = frozenset({"create", "update", "delete"})
+PROFILE_TTL = 10.0
+MAX_EXCEPTION_PATIENTS = 200
+_profiles: dict[tuple[int, str], tuple[float, list[str]]] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """One decision, for the audit trail."""
+
+    action: str
+    rtype: str
+    rid: str
+    patient: str | None
+    decision: Decision
+
+
+def purpose_of(caller: Caller, btg_reason: str | None) -> str:
+    if btg_reason and "BTG" in caller.purposes:
+        return "BTG"
+    return next(
+        (p for p in caller.purposes if p != "BTG"),
+        caller.purposes[0] if caller.purposes else "TREAT",
+    )
+
+
+class SharingGuard:
+    def __init__(
+        self,
+        session: Session,
+        caller: Caller,
+        *,
+        agency_kind: str | None,
+        agreements: AgreementSet | None,
+        btg_reason: str | None = None,
+        medical_emergency: bool = False,
+    ) -> None:
+        self.session = session
+        self.facts = FactsRepository(session)
+        self.caller = caller
+        self.principal = Principal(
+            client_id=caller.client_id,
+            agency=caller.agency,
+            agency_kind=agency_kind,
+            role=caller.role,
+            user=caller.user,
+            purposes=caller.purposes,
+        )
+        self.purpose = purpose_of(caller, btg_reason)
+        self.btg_reason = btg_reason if self.purpose == "BTG" else None
+        self.medical_emergency = medical_emergency
+        self.agreements = agreements
+        self.at = datetime.now(UTC)
+        self.decisions: list[Recorded] = []
+        self._relations: dict[str, frozenset[str]] = {}
+        self._consents: dict[str, list[dict[str, Any]]] = {}
+        self._placement: dict[str, tuple[bool, bool, bool]] = {}
+
+    # -- facts ---------------------------------------------------------------------------------
+    def _facts(self, patient: str | None) -> dict[str, Any]:
+        agency = self.principal.agency
+        if patient is None:
+            return {"relations": frozenset()}
+        if patient not in self._relations:
+            self._relations[patient] = self.facts.relations(agency, patient)
+            self._placement[patient] = self.facts.placement(agency, patient)
+        addressed, accepted, requested = self._placement[patient]
+        return {
+            "relations": self._relations[patient],
+            "addressed_to_principal_facility": addressed,
+            "accepted": accepted,
+            "requested_by_principal_agency": requested,
+        }
+
+    def _consents_of(self, patient: str | None) -> list[dict[str, Any]]:
+        if patient is None:
+            return []
+        if patient not in self._consents:
+            self._consents[patient] = self.facts.consents(patient)
+        return self._consents[patient]
+
+    def decide(self, action: str, resource: dict[str, Any]) -> Decision:
+        patient = patient_of(resource)
+        request = request_for(
+            self.principal,
+            action,
+            resource,
+            purpose=self.purpose,
+            owning_agency=owner_of(resource),
+            active=resource.get("status", "active") in ("active", None)
+            if resource.get("resourceType") == "Flag"
+            else True,
+            btg_reason=self.btg_reason,
+            medical_emergency=self.medical_emergency,
+            patient=patient,
+            at=self.at,
+            **self._facts(patient),
+        )
+        decision = evaluate(request, resource, self._consents_of(patient), self.agreements)
+        rid = str(resource.get("id", ""))
+        self.decisions.append(
+            Recorded(action, str(resource.get("resourceType")), rid, patient, decision)
+        )
+        return decision
+
+    # -- the Guard protocol ---------------------------------------------------------------------
+    def shown(self, rtype: str, rid: str, content: str, action: str) -> str | None:
+        resource = orjson.loads(content)
+        decision = self.decide(action, resource)
+        if not decision.allowed:
+            return None
+        out = apply_obligations(resource, decision)
+        if out is None:
+            return None
+        if out == resource and not decision.obligations.part2_notice:
+            return content
+        if decision.obligations.part2_notice:
+            out.setdefault("meta", {}).setdefault("tag", []).append(
+                {
+                    "system": "urn:gateway:notice",
+                    "code": "42CFR2.32",
+                    "display": decision.obligations.part2_notice[:1000],
+                }
+            )
+        return orjson.dumps(out).decode()
+
+    def check_read(self, rtype: str, rid: str, content: str, action: str) -> str:
+        shown = self.shown(rtype, rid, content, action)
+        if shown is None:
+            raise refusal(self.decisions[-1].decision, f"{action} of {rtype}/{rid}")
+        return shown
+
+    def check_write(self, action: str, rtype: str, resource: dict[str, Any]) -> None:
+        decision = self.decide(action, resource)
+        if not decision.allowed:
+            raise refusal(decision, f"{action} of {rtype}")
+
+    def search_filter(self, rtype: str, table: Table) -> list[ColumnElement[bool]]:
+        profiles = self._profiles(rtype)
+        always, if_served = [], []
+        for code in profiles:
+            base = self._profile_request(rtype, code)
+            if evaluate(base, None, (), self.agreements).allowed:
+                always.append(code)
+            elif evaluate(
+                replace(base, relations=frozenset({"record"})), None, (), self.agreements
+            ).allowed:
+                if_served.append(code)
+        general = [self._has_profile(table, rtype, always)]
+        agency = self.principal.agency
+        if if_served and agency:
+            served = self.facts.served_patients(agency)
+            general.append(
+                and_(self._has_profile(table, rtype, if_served), self._about(table, rtype, served))
+            )
+        condition: ColumnElement[bool] = or_(*general)
+        special = self._special_patients()
+        if special is None:
+            return [condition]
+        exceptions = [
+            and_(
+                self._about_ids(table, rtype, [p]),
+                self._patient_condition(table, rtype, p, profiles),
+            )
+            for p in special
+        ]
+        return [or_(and_(condition, not_(self._about_ids(table, rtype, special))), *exceptions)]
+
+    # -- search helpers -------------------------------------------------------------------------
+    def _profile_request(self, rtype: str, code: str) -> AccessRequest:
+        owner, classes, labels = parse_profile(code)
+        return AccessRequest(
+            principal=self.principal,
+            action="search",
+            resource_type=rtype,
+            purpose=self.purpose,
+            data_classes=classes,
+            labels=labels,
+            owning_agency=owner,
+            btg_reason=self.btg_reason,
+            medical_emergency=self.medical_emergency,
+            at=self.at,
+        )
+
+    def _profiles(self, rtype: str) -> list[str]:
+        key = (id(self.session.get_bind()), rtype)
+        cached = _profiles.get(key)
+        if cached is None or time.monotonic() - cached[0] >= PROFILE_TTL:
+            rows = self.session.execute(
+                select(TOK.c.code).where(TOK.c.rtype == rtype, TOK.c.param == PARAM).distinct()
+            )
+            cached = (time.monotonic(), [r[0] for r in rows])
+            _profiles[key] = cached
+        return sorted(set(cached[1]) | WRITTEN.get(rtype, set()))
+
+    @staticmethod
+    def _has_profile(table: Table, rtype: str, codes: list[str]) -> ColumnElement[bool]:
+        if not codes:
+            return false()
+        return table.c.pk.in_(
+            select(TOK.c.res_pk).where(
+                TOK.c.rtype == rtype, TOK.c.param == PARAM, TOK.c.code.in_(codes)
+            )
+        )
+
+    @staticmethod
+    def _about(table: Table, rtype: str, patient_ids: Any) -> ColumnElement[bool]:
+        if rtype == "Patient":
+            return table.c.res_id.in_(patient_ids)
+        return table.c.pk.in_(
+            select(REF.c.res_pk).where(
+                REF.c.rtype == rtype,
+                REF.c.param.in_(PATIENT_PARAMS),
+                REF.c.target_type == "Patient",
+                REF.c.target_id.in_(patient_ids),
+            )
+        )
+
+    def _about_ids(self, table: Table, rtype: str, ids: list[str]) -> ColumnElement[bool]:
+        return self._about(table, rtype, ids)
+
+    def _special_patients(self) -> list[str] | None:
+        """Patients whose own facts (consents, placements addressed to this facility) can change a
+        decision: they are decided one by one. ``None`` when there are none."""
+        special = set(self.facts.patients_with_consents(MAX_EXCEPTION_PATIENTS))
+        if len(special) > MAX_EXCEPTION_PATIENTS:
+            special = set(list(special)[:MAX_EXCEPTION_PATIENTS])
+        return sorted(special) or None
+
+    def _patient_condition(
+        self, table: Table, rtype: str, patient: str, profiles: list[str]
+    ) -> ColumnElement[bool]:
+        consents = self._consents_of(patient)
+        facts = self._facts(patient)
+        allowed = []
+        for code in profiles:
+            request = replace(self._profile_request(rtype, code), patient=patient, **facts)
+            if evaluate(request, None, consents, self.agreements).allowed:
+                allowed.append(code)
+        return self._has_profile(table, rtype, allowed)
+
+
+def refusal(decision: Decision, what: str) -> Forbidden:
+    """A 403 naming the policies that decided and why, never the withheld data."""
+    ids = ", ".join(decision.policy_ids) or "default-deny"
+    reasons = " ".join(decision.reasons) or "no sharing rule allows it"
+    codes = f" ({', '.join(decision.refusal_codes)})" if decision.refusal_codes else ""
+    text = f"{what} refused by policy {ids}{codes}: {reasons}"
+    return Forbidden(text, issues=[Issue(text, code="forbidden")])
+
+
+def source_uri(caller: Caller) -> str | None:
+    return agency_uri(caller.agency) if caller.agency else None

@@ -21,11 +21,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from gateway.auth.demo import register_demo
-from gateway.sharing.profile import agency_uri
 from gateway.auth.registry import Registry
 from gateway.db.session import Database
 from gateway.fhir.service import ResourceService
 from gateway.settings import Settings
+from gateway.sharing.profile import agency_uri
 from policies.labelling import label
 
 Resource = dict[str, Any]

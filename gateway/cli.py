@@ -16,6 +16,7 @@ import typer
 from gateway.auth.cli import register as register_registry_commands
 from gateway.ingest.cli import register as register_ingest_commands
 from gateway.settings import Settings, load_settings
+from gateway.sharing.cli import register as register_policy_commands
 
 if TYPE_CHECKING:
     from gateway.db.session import Database
@@ -24,7 +25,8 @@ app = typer.Typer(help="Crisis Exchange Gateway", no_args_is_help=True, add_comp
 db_app = typer.Typer(help="Database administration", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 register_registry_commands(app)  # gateway agencies|clients|users|keys|token
-register_ingest_commands(app)  # gateway ingest
+register_ingest_commands(app)  # gateway ingest, gateway mllp
+register_policy_commands(app)  # gateway policy
 
 DatabaseUrl = Annotated[
     str | None,

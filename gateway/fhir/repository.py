@@ -104,9 +104,13 @@ class ResourceRepository:
             )
         )
 
-    def replace_index(self, res_pk: int, rtype: str, rows: IndexRows | None) -> None:
-        for table in _INDEX:
-            self.session.execute(delete(table).where(table.c.res_pk == res_pk))
+    def replace_index(
+        self, res_pk: int, rtype: str, rows: IndexRows | None, *, fresh: bool = False
+    ) -> None:
+        """Replace a resource's index rows (``fresh``: it was just inserted, there are none yet)."""
+        if not fresh:
+            for table in _INDEX:
+                self.session.execute(delete(table).where(table.c.res_pk == res_pk))
         if rows is None:
             return
         base = {"res_pk": res_pk, "rtype": rtype}

@@ -404,7 +404,8 @@ class ResourceService:
         else:
             self.repo.set_current(row, version=version, ts=ts, content=content, deleted=False)
         self.repo.add_version(row, method)
-        self.repo.replace_index(int(row.pk or 0), rtype, indexing.extract(doc, self.base_url))
+        rows = indexing.extract(doc, self.base_url)
+        self.repo.replace_index(int(row.pk or 0), rtype, rows, fresh=version == 1)
         stored = Stored(rtype, rid, version, ts, content, created=created)
         self.written.append(stored)
         return stored

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+from sqlalchemy.exc import IntegrityError
 
 from adapters.base import Adapter, AdapterError, SourceInfo, SourceRecord
 from gateway.db.session import Database
@@ -21,6 +22,7 @@ from gateway.mpi.matching import Thresholds
 from gateway.mpi.service import MpiService
 
 Authorize = Callable[[str, str], None]
+WRITE_ATTEMPTS = 3
 
 
 @dataclass(slots=True)
@@ -113,26 +115,47 @@ class IngestService:
             return RecordResult(
                 record.key, record.index, "refused", issues=[adapter_issue(exc)], status=400
             )
-        try:
-            with self.db.unit_of_work() as session:
-                svc = ResourceService(session, self.base_url, labeller=self.labeller)
-                response = BundleProcessor(svc, authorize=authorize).process(conversion.bundle)
-                outcome = _outcome(svc)
-                if self.link_patients:
-                    mpi = MpiService(svc, self.thresholds)
-                    for stored in [s for s in svc.written if s.rtype == "Patient" and s.content]:
-                        mpi.on_patient_written(orjson.loads(stored.content or "{}"))
-        except FhirError as exc:
-            located = [
-                Issue(f"record {record.key}: {i.diagnostics}", code=i.code, expression=i.expression)
-                for i in exc.issues
-            ]
-            return RecordResult(
-                record.key, record.index, "refused", issues=located, status=exc.status
-            )
+        for attempt in range(WRITE_ATTEMPTS):
+            try:
+                response, outcome = self._store(conversion.bundle, authorize)
+                break
+            except IntegrityError:
+                # Another record created one of the same shared resources (an officer, a location)
+                # at the same moment; the retry finds it and updates instead of inserting.
+                if attempt == WRITE_ATTEMPTS - 1:
+                    issue = Issue(
+                        f"record {record.key}: kept colliding with concurrent writes; send it again",
+                        code="transient",
+                    )
+                    return RecordResult(
+                        record.key, record.index, "refused", issues=[issue], status=409
+                    )
+            except FhirError as exc:
+                located = [
+                    Issue(
+                        f"record {record.key}: {i.diagnostics}",
+                        code=i.code,
+                        expression=i.expression,
+                    )
+                    for i in exc.issues
+                ]
+                return RecordResult(
+                    record.key, record.index, "refused", issues=located, status=exc.status
+                )
         return RecordResult(
             record.key, record.index, outcome, response=response, unmapped=conversion.unmapped
         )
+
+    def _store(self, bundle: dict[str, Any], authorize: Authorize) -> tuple[dict[str, Any], str]:
+        with self.db.unit_of_work() as session:
+            svc = ResourceService(session, self.base_url, labeller=self.labeller)
+            response = BundleProcessor(svc, authorize=authorize).process(bundle)
+            outcome = _outcome(svc)
+            if self.link_patients:
+                mpi = MpiService(svc, self.thresholds)
+                for stored in [s for s in svc.written if s.rtype == "Patient" and s.content]:
+                    mpi.on_patient_written(orjson.loads(stored.content or "{}"))
+        return response, outcome
 
     def ingest(
         self, name: str, payload: bytes, media_type: str, source: SourceInfo, authorize: Authorize

@@ -135,3 +135,32 @@ def test_unknown_adapter_media_type_and_auth(anon_client: TestClient) -> None:
     )
     assert refused.status_code == 403
     assert anon_client.get("/fhir/Patient", headers=admin).json()["total"] == 0
+
+
+def test_concurrent_records_sharing_an_officer_are_all_stored(client: TestClient) -> None:
+    import threading
+
+    records = []
+    for i in range(6):
+        record = full_record()
+        record["incident_number"] = f"{record['incident_number']}-{i}"
+        records.append(record)
+    barrier = threading.Barrier(len(records))
+    statuses: list[int] = []
+
+    def push(record: dict) -> None:  # type: ignore[type-arg]
+        barrier.wait()
+        response = client.post(
+            "/ingest/police-rms",
+            content=orjson.dumps(record),
+            headers={"Content-Type": "application/json"},
+        )
+        statuses.append(response.status_code)
+
+    threads = [threading.Thread(target=push, args=(r,)) for r in records]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(statuses) == [201] * len(records) or set(statuses) <= {200, 201}, statuses
+    assert client.get("/fhir/Encounter").json()["total"] == len(records)

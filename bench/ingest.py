@@ -1,0 +1,236 @@
+"""End-to-end ingest benchmark on PostgreSQL: HL7 v2 ADT over MLLP and over HTTP, police RMS JSON over
+HTTP; every message durably committed (and, for MLLP, acknowledged) before it counts.
+Budget (DESIGN.md): HL7 v2 ADT ingest, end to end and durably acknowledged, >= 800 messages/s.
+
+    .venv/bin/python bench/ingest.py [--messages 2000] [--connections 8] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import orjson
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from adapters.police_rms.generate import generate  # noqa: E402
+from gateway.auth.registry import Registry  # noqa: E402
+from gateway.db.migrate import upgrade  # noqa: E402
+from gateway.db.session import Database  # noqa: E402
+from gateway.ingest.senders import add_sender  # noqa: E402
+from tests.support.live import free_port  # noqa: E402
+from tests.support.smart import assertion, public_jwks, rsa_key, token_form  # noqa: E402
+
+SERVER = os.environ.get(
+    "GATEWAY_BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+BUDGET = 800.0
+FAMILIES = ["Garcia", "Smith", "Nguyen", "Patel", "Okafor", "Hernandez", "Lee", "Brown", "Davis", "Lopez", "Wilson", "Martin"]
+GIVENS = ["Ana", "Ben", "Chidi", "Dana", "Eli", "Fatima", "Gus", "Hana", "Ivan", "Jo", "Kim", "Luz"]
+
+
+def adt(n: int, rng: random.Random) -> bytes:
+    family, given = rng.choice(FAMILIES), rng.choice(GIVENS)
+    born = f"{rng.randint(1940, 2008)}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}"
+    segments = [
+        f"MSH|^~\\&|EPIC|PANHANDLE|GATEWAY|GW|20261128120000||ADT^A01^ADT_A01|BENCH{n:08d}|P|2.5.1",
+        "EVN|A01|20261128120000",
+        f"PID|1||MRN{n:08d}^^^PANHANDLE^MR||{family}^{given}||{born}|{rng.choice('MF')}|||{rng.randint(1, 9999)} Polk St^^Amarillo^TX^79101||806555{n % 10000:04d}",
+        f"PV1|1|E|ED^01^01||||1234^Doc^Ann|||||||||||V{n:08d}|||||||||||||||||||||||||20261128120000",
+    ]
+    return ("\r".join(segments) + "\r").encode()
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
+
+
+def mllp_send(port: int, messages: list[bytes], latencies: list[float]) -> int:
+    accepted = 0
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
+        for message in messages:
+            start = time.perf_counter()
+            sock.sendall(b"\x0b" + message + b"\x1c\x0d")
+            data = b""
+            while not data.endswith(b"\x1c\x0d"):
+                chunk = sock.recv(65536)
+                if not chunk:
+                    raise RuntimeError("connection closed")
+                data += chunk
+            latencies.append((time.perf_counter() - start) * 1000)
+            accepted += b"MSA|AA|" in data
+    return accepted
+
+
+async def http_post(
+    base: str, token: str, path: str, ctype: str, bodies: list[bytes], clients: int
+) -> tuple[int, list[float]]:
+    latencies: list[float] = []
+    queue = list(bodies)
+    ok = 0
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": ctype}
+    async with httpx.AsyncClient(base_url=base, timeout=60, headers=headers) as client:
+
+        async def worker() -> None:
+            nonlocal ok
+            while queue:
+                body = queue.pop()
+                start = time.perf_counter()
+                response = await client.post(path, content=body)
+                latencies.append((time.perf_counter() - start) * 1000)
+                ok += response.status_code in (200, 201)
+
+        await asyncio.gather(*(worker() for _ in range(clients)))
+    return ok, latencies
+
+
+def report(name: str, count: int, ok: int, elapsed: float, latencies: list[float]) -> None:
+    rate = count / elapsed
+    print(
+        f"{name:<34} {rate:8.0f} msg/s  ({rate / BUDGET:.2f}x budget)  accepted {ok}/{count}  "
+        f"p50 {pct(latencies, 0.5):.1f} ms  p99 {pct(latencies, 0.99):.1f} ms"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    name = f"gw_bench_ingest_{uuid.uuid4().hex[:8]}"
+    server = make_url(SERVER)
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = server.set(database=name).render_as_string(hide_password=False)
+    proc = None
+    try:
+        upgrade(url)
+        key = rsa_key("bench-ingest")
+        db = Database(url, pool_size=1)
+        with db.unit_of_work() as session:
+            registry = Registry(session)
+            registry.add_agency("bench-hospital", "hospital", "Bench Hospital")
+            registry.add_agency("bench-pd", "police", "Bench PD")
+            registry.add_client(
+                "bench-ehr",
+                "bench-hospital",
+                "hospital_ehr",
+                "system/*.cruds",
+                jwks=public_jwks(key),
+                purposes=["TREAT"],
+            )
+            registry.add_client(
+                "bench-rms",
+                "bench-pd",
+                "police_rms",
+                "system/*.cruds",
+                jwks=public_jwks(key),
+                purposes=["HLEGAL"],
+            )
+            add_sender(session, "PANHANDLE", "127.0.0.1/32", "bench-ehr")
+        db.dispose()
+        port, mllp_port = free_port(), free_port()
+        base = f"http://127.0.0.1:{port}"
+        with tempfile.TemporaryDirectory() as keys:
+            env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+            env.update(
+                GATEWAY_DATABASE_URL=url,
+                GATEWAY_KEY_DIR=keys,
+                GATEWAY_BASE_URL=base,
+                GATEWAY_MLLP_PORT=str(mllp_port),
+                PYTHONPATH=str(ROOT),
+            )
+            proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    "gateway.asgi:app",
+                    "--port",
+                    str(port),
+                    "--workers",
+                    str(args.workers),
+                    "--log-level",
+                    "warning",
+                ],
+                env=env,
+            )
+            for _ in range(600):
+                try:
+                    if httpx.get(f"{base}/fhir/metadata", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.1)
+            rng = random.Random(5)
+            n = args.messages
+            # MLLP: one sender per connection, each waiting for its ACK (MLLP is synchronous).
+            messages = [adt(i, rng) for i in range(n)]
+            mllp_send(mllp_port, [adt(10_000_000 + i, rng) for i in range(50)], [])  # warm-up
+            chunks = [messages[i :: args.connections] for i in range(args.connections)]
+            latencies: list[float] = []
+            start = time.perf_counter()
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(args.connections) as pool:
+                accepted = sum(pool.map(lambda c: mllp_send(mllp_port, c, latencies), chunks))
+            report("HL7 ADT^A01 over MLLP", n, accepted, time.perf_counter() - start, latencies)
+
+            def token(client_id: str) -> str:
+                form = token_form(assertion(key, client_id, f"{base}/auth/token"), "system/*.cruds")
+                return str(httpx.post(f"{base}/auth/token", data=form).json()["access_token"])
+
+            http_messages = [adt(20_000_000 + i, rng) for i in range(n)]
+            start = time.perf_counter()
+            ok, lat = asyncio.run(
+                http_post(
+                    base,
+                    token("bench-ehr"),
+                    "/ingest/hl7v2",
+                    "x-application/hl7-v2+er7",
+                    http_messages,
+                    args.connections,
+                )
+            )
+            report("HL7 ADT^A01 over HTTP", n, ok, time.perf_counter() - start, lat)
+
+            records = [orjson.dumps(r) for r in generate(11, n)]
+            start = time.perf_counter()
+            ok, lat = asyncio.run(
+                http_post(
+                    base,
+                    token("bench-rms"),
+                    "/ingest/police-rms",
+                    "application/json",
+                    records,
+                    args.connections,
+                )
+            )
+            report("police RMS JSON over HTTP", n, ok, time.perf_counter() - start, lat)
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(timeout=20)
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+if __name__ == "__main__":
+    main()

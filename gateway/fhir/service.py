@@ -381,7 +381,12 @@ class ResourceService:
             "meta": {"versionId": str(version), "lastUpdated": text, **meta},
             **rest,
         }
-        self.guard.check_write("create" if row is None or row.deleted else "update", rtype, doc)
+        if row is None or row.deleted:
+            self.guard.check_write("create", rtype, doc)
+        else:
+            # Both the record as stored (whose agency holds it) and the record as it would become.
+            self.guard.check_write("update", rtype, orjson.loads(row.content or "{}"))
+            self.guard.check_write("update", rtype, doc)
         refs = self._local_refs(rtype, rid, doc)
         if self.deferred_refs is not None:
             self.deferred_refs.extend(refs)

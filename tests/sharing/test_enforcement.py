@@ -168,3 +168,16 @@ def test_paging_and_totals_are_exact_under_filtering(gateway: TestClient) -> Non
             url = url.replace("http://testserver", "")
     assert totals == {len(served) * 3}
     assert len(seen) == len(set(seen)) == len(served) * 3
+
+
+def test_an_agency_cannot_overwrite_another_agencys_record(gateway: TestClient) -> None:
+    patient = _patient(gateway)
+    team = crisis_team(gateway)
+    changed = {**patient, "gender": "male"}
+    response = gateway.put(f"/fhir/Patient/{patient['id']}", json=changed, headers=team)
+    assert response.status_code == 403, response.text
+    stored = gateway.get(f"/fhir/Patient/{patient['id']}", headers=hospital(gateway)).json()
+    assert stored["gender"] == "female"
+    assert stored["meta"]["versionId"] == "1"
+    deleted = gateway.delete(f"/fhir/Patient/{patient['id']}", headers=team)
+    assert deleted.status_code == 403

@@ -28,6 +28,7 @@ from gateway.ingest.senders import SenderDirectory
 from gateway.ingest.service import IngestService
 from gateway.middleware import BodyLimit
 from gateway.mpi.endpoints import router as mpi_router
+from gateway.placement.directory_endpoints import install as install_placement_directory
 from gateway.settings import Settings, load_settings
 from gateway.sharing.guard import SharingGuard
 from policies.agreements import AgreementSet
@@ -150,5 +151,6 @@ def create_app(
     app.include_router(ingest_router)
     app.include_router(mpi_router)
     app.include_router(fhir_router)
+    install_placement_directory(app)  # directory, census and $match, ahead of the generic FHIR routes
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     return app

@@ -15,6 +15,7 @@ import typer
 
 from gateway.auth.cli import register as register_registry_commands
 from gateway.ingest.cli import register as register_ingest_commands
+from gateway.placement.facilities_cli import register as register_facility_commands
 from gateway.settings import Settings, load_settings
 from gateway.sharing.cli import register as register_policy_commands
 
@@ -27,6 +28,7 @@ app.add_typer(db_app, name="db")
 register_registry_commands(app)  # gateway agencies|clients|users|keys|token
 register_ingest_commands(app)  # gateway ingest, gateway mllp
 register_policy_commands(app)  # gateway policy
+register_facility_commands(app)  # gateway facilities
 
 DatabaseUrl = Annotated[
     str | None,

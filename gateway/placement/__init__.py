@@ -1,0 +1,1 @@
+"""Placement: facility directory, bed census, matching and the referral workflow."""

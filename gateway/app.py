@@ -29,6 +29,9 @@ from gateway.ingest.service import IngestService
 from gateway.middleware import BodyLimit
 from gateway.mpi.endpoints import router as mpi_router
 from gateway.placement.directory_endpoints import install as install_placement_directory
+from gateway.placement.workflow_matcher import MatcherCandidates
+from gateway.placement.workflow_setup import install as install_placement_workflow
+from gateway.placement.workflow_setup import workers as placement_workers
 from gateway.settings import Settings, load_settings
 from gateway.sharing.guard import SharingGuard
 from policies.agreements import AgreementSet
@@ -103,6 +106,7 @@ def create_app(
     db: Database | None = None,
     keys: KeyStore | None = None,
     sharing_rules: bool = True,
+    background_workers: bool = True,
 ) -> FastAPI:
     """Build the app; the database must already be migrated (``gateway db upgrade``)."""
     settings = settings or load_settings()
@@ -122,7 +126,13 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         mllp = await start_mllp(app) if settings.mllp_port else None
+        # Notification delivery and placement timers: safe in every replica (claims are row locks).
+        running = placement_workers(app) if background_workers else []
+        for worker in running:
+            worker.start()
         yield
+        for worker in running:
+            await worker.stop()
         if mllp is not None:
             await mllp.stop()
         if db is None:
@@ -151,6 +161,9 @@ def create_app(
     app.include_router(ingest_router)
     app.include_router(mpi_router)
     app.include_router(fhir_router)
-    install_placement_directory(app)  # directory, census and $match, ahead of the generic FHIR routes
+    install_placement_directory(
+        app
+    )  # directory, census and $match, ahead of the generic FHIR routes
+    install_placement_workflow(app, candidates=MatcherCandidates(app))  # /placement, /notify
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     return app

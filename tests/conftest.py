@@ -83,7 +83,7 @@ def bearer(app: Any, scope: str = "system/*.cruds", **claims: Any) -> dict[str, 
 def anon_client(db: Database, settings: Settings, keystore: KeyStore) -> Iterator[TestClient]:
     """A client with no token: every API call but discovery must be refused. Sharing rules are off
     here: these fixtures serve the storage, auth and ingest suites; tests/sharing tests the rules."""
-    app = create_app(settings, db=db, keys=keystore, sharing_rules=False)
+    app = create_app(settings, db=db, keys=keystore, sharing_rules=False, background_workers=False)
     with TestClient(app, raise_server_exceptions=False) as test_client:
         yield test_client
 

@@ -1,0 +1,14 @@
+"""Notifications: FHIR Subscriptions (R4B topic-based backport on R4), delivered from an outbox.
+
+A change and the messages it causes commit in one transaction (:mod:`gateway.notify.outbox`); a
+delivery worker (:mod:`gateway.notify.delivery`) claims subscriptions with ``FOR UPDATE SKIP LOCKED``,
+POSTs each message as a signed history Bundle led by a ``SubscriptionStatus`` Parameters, retries with
+exponential backoff and records the outcome, so any number of gateway processes deliver every message
+once and in order, and a restart loses nothing.
+
+Errors (all :class:`gateway.fhir.errors.FhirError`, rendered as OperationOutcome)::
+
+    InvalidRequest    400  the Subscription is malformed or names an unknown topic
+    Forbidden         403  the filter names another agency, or the caller may not see a subscription
+    NotFound          404  no such subscription
+"""

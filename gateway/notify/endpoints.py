@@ -1,0 +1,172 @@
+"""``/notify``: subscribe to a topic, follow a subscription and its deliveries.
+
+POST   /notify/subscriptions                 Subscription → 201, secret in X-Subscription-Secret
+GET    /notify/subscriptions                 the caller's agency's subscriptions
+GET    /notify/subscriptions/{id}/$status    SubscriptionStatus (backport Parameters)
+DELETE /notify/subscriptions/{id}            switch off (status off; nothing more is sent)
+GET    /notify/deliveries?subscription=&status=&_count=&_offset=
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Depends, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from gateway.auth.deps import get_caller, require
+from gateway.auth.schemas import Caller
+from gateway.db.tables_placement import NotifyOutboxRow, NotifySubscriptionRow
+from gateway.fhir.errors import InvalidRequest
+from gateway.fhir.schemas import FHIR_JSON
+from gateway.fhir.service import ResourceService
+from gateway.notify import subscriptions
+from gateway.notify.bundle import iso
+from gateway.notify.repository import NotifyRepository
+
+router = APIRouter(prefix="/notify")
+SECRET_HEADER = "X-Subscription-Secret"
+
+
+def _now(request: Request) -> float:
+    ctx = getattr(request.app.state, "placement", None)
+    return ctx.clock.now() if ctx is not None else time.time()
+
+
+def _service(request: Request, session: Any) -> ResourceService:
+    return ResourceService(session, request.app.state.settings.fhir_base)
+
+
+def _iso(ts: float | None) -> str | None:
+    return None if ts is None else iso(ts)
+
+
+def subscription_summary(row: NotifySubscriptionRow, pending: int) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "topic": row.topic,
+        "agency": row.agency,
+        "endpoint": row.endpoint,
+        "content": row.content,
+        "status": row.status,
+        "eventsSinceSubscriptionStart": row.events_since_start,
+        "messagesQueued": row.seq,
+        "messagesDelivered": row.delivered_seq,
+        "messagesPending": pending,
+        "consecutiveFailures": row.failures,
+        "nextAttemptAt": _iso(row.next_attempt_at) if pending else None,
+        "lastSentAt": _iso(row.last_sent_at),
+        "lastError": row.last_error,
+    }
+
+
+def delivery_view(row: NotifyOutboxRow) -> dict[str, Any]:
+    return {
+        "eventId": row.event_id,
+        "sequence": row.seq,
+        "eventNumber": row.event_number,
+        "type": row.kind,
+        "focus": row.focus,
+        "status": row.status,
+        "attempts": row.attempts,
+        "createdAt": _iso(row.created_at),
+        "lastAttemptAt": _iso(row.last_attempt_at),
+        "deliveredAt": _iso(row.delivered_at),
+        "lastHttpStatus": row.last_status,
+        "lastError": row.last_error,
+    }
+
+
+@router.post("/subscriptions")
+async def create(request: Request, caller: Caller = Depends(get_caller)) -> Response:
+    require(caller, "c", "Subscription")
+    raw = await request.body()
+    try:
+        body = orjson.loads(raw) if raw.strip() else None
+    except orjson.JSONDecodeError:
+        raise InvalidRequest(
+            "the body is not valid JSON", expression="$", code="structure"
+        ) from None
+    settings = request.app.state.settings
+    now = _now(request)
+
+    def run() -> tuple[str, str, str]:
+        with request.app.state.db.unit_of_work() as session:
+            stored, secret = subscriptions.create_subscription(
+                _service(request, session),
+                caller,
+                body,
+                now=now,
+                https_only=settings.production,
+            )
+        return stored.content or "", stored.rid, secret
+
+    content, rid, secret = await run_in_threadpool(run)
+    headers = {
+        SECRET_HEADER: secret,
+        "Location": f"{settings.fhir_base}/Subscription/{rid}",
+        "Cache-Control": "no-store",
+    }
+    return Response(content, status_code=201, headers=headers, media_type=FHIR_JSON)
+
+
+@router.get("/subscriptions")
+def list_subscriptions(request: Request, caller: Caller = Depends(get_caller)) -> Response:
+    require(caller, "r", "Subscription")
+    everyone = caller.role in ("gateway_admin", "bha_auditor")
+    with request.app.state.db.unit_of_work() as session:
+        repo = NotifyRepository(session)
+        rows = repo.subscriptions_of(None if everyone else caller.agency or "")
+        body = [subscription_summary(r, repo.pending_count(r.id)) for r in rows]
+    return Response(orjson.dumps({"subscriptions": body}), media_type="application/json")
+
+
+@router.get("/subscriptions/{sid}/$status")
+def status(sid: str, request: Request, caller: Caller = Depends(get_caller)) -> Response:
+    require(caller, "r", "Subscription")
+    with request.app.state.db.unit_of_work() as session:
+        svc = _service(request, session)
+        row = subscriptions.visible_subscription(svc, caller, sid)
+        body = subscriptions.status_resource(svc, row)
+    return Response(orjson.dumps(body), media_type=FHIR_JSON)
+
+
+@router.delete("/subscriptions/{sid}")
+def switch_off(sid: str, request: Request, caller: Caller = Depends(get_caller)) -> Response:
+    require(caller, "u", "Subscription")
+    now = _now(request)
+    with request.app.state.db.unit_of_work() as session:
+        subscriptions.switch_off(_service(request, session), caller, sid, now)
+    return Response(status_code=204)
+
+
+@router.get("/deliveries")
+def deliveries(request: Request, caller: Caller = Depends(get_caller)) -> Response:
+    require(caller, "r", "Subscription")
+    params = request.query_params
+    sid = params.get("subscription")
+    if not sid:
+        raise InvalidRequest("name the subscription: ?subscription=<id>", expression="subscription")
+    state = params.get("status")
+    if state not in (None, "pending", "delivered"):
+        raise InvalidRequest("status is pending or delivered", expression="status")
+    try:
+        count = min(int(params.get("_count", 100)), 1000)
+        offset = int(params.get("_offset", 0))
+    except ValueError:
+        raise InvalidRequest("_count and _offset are whole numbers", expression="_count") from None
+    if count < 0 or offset < 0:
+        raise InvalidRequest("_count and _offset are whole numbers", expression="_count")
+    with request.app.state.db.unit_of_work() as session:
+        svc = _service(request, session)
+        row = subscriptions.visible_subscription(svc, caller, sid)
+        repo = NotifyRepository(session)
+        total, rows = repo.deliveries(sid, state, offset, count)
+        body = {
+            "subscription": subscription_summary(row, repo.pending_count(sid)),
+            "total": total,
+            "deliveries": [delivery_view(r) for r in rows],
+        }
+    return Response(orjson.dumps(body), media_type="application/json")

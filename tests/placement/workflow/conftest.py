@@ -1,0 +1,63 @@
+"""Fixtures for the placement workflow tests: a manual clock, seeded facilities, an app with the
+placement and notification routers installed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from gateway.app import create_app
+from gateway.auth.keys import KeyStore
+from gateway.db.session import Database
+from gateway.placement.workflow_setup import install
+from gateway.placement.workflow_types import ManualClock, PlacementContext, WorkflowConfig
+from gateway.settings import Settings
+from tests.conftest import bearer
+from tests.placement.workflow.support import BASE, FACILITIES, finder, patient, seed
+
+CONFIG = WorkflowConfig(
+    top_n=2,
+    response_seconds=1800,
+    radii_km=(50.0, 100.0, 200.0, 400.0),
+    bed_hold_seconds=4 * 3600,
+    hold_alert_seconds=2 * 3600,
+)
+
+
+@pytest.fixture()
+def clock() -> ManualClock:
+    return ManualClock(1_750_000_000.0)
+
+
+@pytest.fixture()
+def seeded(db: Database) -> Database:
+    seed(db, FACILITIES, beds=2)
+    patient(db)
+    return db
+
+
+@pytest.fixture()
+def ctx(clock: ManualClock) -> PlacementContext:
+    return PlacementContext(
+        fhir_base=BASE, candidates=finder(FACILITIES), config=CONFIG, clock=clock
+    )
+
+
+@pytest.fixture()
+def app_client(
+    seeded: Database, settings: Settings, keystore: KeyStore, clock: ManualClock
+) -> Iterator[TestClient]:
+    app = create_app(settings, db=seeded, keys=keystore)
+    install(app, candidates=finder(FACILITIES), config=CONFIG, clock=clock)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield client
+
+
+def as_agency(
+    client: TestClient, agency: str, role: str = "hospital_ehr", **kw: Any
+) -> dict[str, str]:
+    """Authorization header for a system client of ``agency``."""
+    return bearer(client.app, agency=agency, role=role, client_id=f"{agency}-client", **kw)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ssl
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -11,6 +13,9 @@ from sqlalchemy.orm import Session
 
 from adapters.registry import load_adapters
 from gateway import __version__, errors
+from gateway.audit.checkpoint import run_in_background
+from gateway.audit.endpoints import router as audit_router
+from gateway.audit.log import AuditLog
 from gateway.auth import admin, login
 from gateway.auth import endpoints as auth_endpoints
 from gateway.auth.keys import KeyStore
@@ -130,7 +135,17 @@ def create_app(
         running = placement_workers(app) if background_workers else []
         for worker in running:
             worker.start()
+        # Audit sequencing and scheduled checkpoints (serialised in the database across replicas).
+        sequencer = (
+            asyncio.create_task(run_in_background(database, app.state.audit.signer))
+            if background_workers
+            else None
+        )
         yield
+        if sequencer is not None:
+            sequencer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sequencer
         for worker in running:
             await worker.stop()
         if mllp is not None:
@@ -155,6 +170,8 @@ def create_app(
     # Sharing rules are always on; only the storage-layer test suites switch them off, in code.
     app.state.guard_factory = guard_factory(settings) if sharing_rules else (lambda *_: OPEN)
     errors.install(app)
+    app.state.audit = AuditLog.from_settings(settings)
+    app.include_router(audit_router)
     app.include_router(auth_endpoints.router)
     app.include_router(login.router)
     app.include_router(admin.router)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
+from gateway.audit.cli import register as register_audit_commands
 from gateway.auth.cli import register as register_registry_commands
 from gateway.ingest.cli import register as register_ingest_commands
 from gateway.placement.facilities_cli import register as register_facility_commands
@@ -29,6 +30,7 @@ register_registry_commands(app)  # gateway agencies|clients|users|keys|token
 register_ingest_commands(app)  # gateway ingest, gateway mllp
 register_policy_commands(app)  # gateway policy
 register_facility_commands(app)  # gateway facilities
+register_audit_commands(app)  # gateway audit
 
 DatabaseUrl = Annotated[
     str | None,

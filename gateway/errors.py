@@ -12,9 +12,11 @@ import uuid
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
+from gateway.audit.fhir_trail import interaction_of, record_refusal
 from gateway.fhir.errors import FhirError, Issue, operation_outcome
 from gateway.fhir.schemas import FHIR_JSON, dumps
 
@@ -33,7 +35,12 @@ def outcome_response(
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(FhirError)
-    async def _fhir(_request: Request, exc: FhirError) -> Response:
+    async def _fhir(request: Request, exc: FhirError) -> Response:
+        if exc.status == 403 and request.url.path.startswith("/fhir"):
+            # Refusals are audited too (the refused unit of work rolled back with its data).
+            await run_in_threadpool(
+                record_refusal, request, exc.status, interaction_of(request), exc.diagnostics
+            )
         return outcome_response(exc.status, exc.issues, exc.headers)
 
     @app.exception_handler(RequestValidationError)

@@ -6,12 +6,16 @@ the response leaves. Errors are :class:`~gateway.fhir.errors.FhirError` subclass
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import orjson
 from fastapi import APIRouter, Depends, Request, Response
+from sqlalchemy.orm import Session
 
+from gateway.audit.fhir_trail import interaction_of, record_access
 from gateway.auth.deps import get_caller, require
 from gateway.auth.schemas import Caller
 from gateway.fhir import schemas
@@ -27,6 +31,24 @@ from gateway.sharing.profile import agency_uri
 router = APIRouter(prefix="/fhir")
 _JSON_TYPES = ("application/fhir+json", "application/json")
 _PATCH_TYPES = ("application/json-patch+json",)
+
+
+@contextmanager
+def audited(request: Request, caller: Caller) -> Iterator[Session]:
+    """The interaction's unit of work; its AuditEvent is appended before it commits (fail closed)."""
+    with request.app.state.db.unit_of_work() as session:
+        yield session
+        guard = getattr(request.state, "guard", None)
+        touched = [f"{d.rtype}/{d.rid}" for d in getattr(guard, "decisions", []) if d.rid]
+        path = [p for p in request.url.path.split("/") if p]
+        record_access(
+            request,
+            session,
+            caller,
+            interaction_of(request),
+            resources=list(dict.fromkeys(touched))[:100],
+            resource_type=path[1] if len(path) > 1 and path[1][:1].isupper() else None,
+        )
 
 
 def _service(request: Request, session: Any, caller: Caller) -> ResourceService:
@@ -125,10 +147,9 @@ def metadata(request: Request) -> Response:
 @router.post("/")
 async def transaction(request: Request, caller: Caller = Depends(get_caller)) -> Response:
     bundle = await _json_body(request)
-    db = request.app.state.db
 
     def run() -> bytes:
-        with db.unit_of_work() as session:
+        with audited(request, caller) as session:
             svc = _service(request, session, caller)
             proc = BundleProcessor(
                 svc,
@@ -152,7 +173,7 @@ def system_history(request: Request, caller: Caller = Depends(get_caller)) -> Re
 def search(rtype: str, request: Request, caller: Caller = Depends(get_caller)) -> Response:
     check_type(rtype)
     require(caller, "s", rtype)
-    with request.app.state.db.unit_of_work() as session:
+    with audited(request, caller) as session:
         body = _search_bytes(
             request, _service(request, session, caller), rtype, _search_items(request)
         )
@@ -178,7 +199,7 @@ async def search_post(
     from starlette.concurrency import run_in_threadpool
 
     def run() -> bytes:
-        with request.app.state.db.unit_of_work() as session:
+        with audited(request, caller) as session:
             return _search_bytes(request, _service(request, session, caller), rtype, items)
 
     return Response(await run_in_threadpool(run), media_type=FHIR_JSON)
@@ -192,7 +213,7 @@ async def create(rtype: str, request: Request, caller: Caller = Depends(get_call
     if_none_exist = request.headers.get("if-none-exist")
 
     def run() -> Stored:
-        with request.app.state.db.unit_of_work() as session:
+        with audited(request, caller) as session:
             return _service(request, session, caller).create(
                 rtype, body, if_none_exist=if_none_exist
             )
@@ -216,7 +237,7 @@ async def conditional_update(
     if_match = request.headers.get("if-match")
 
     def run() -> Stored:
-        with request.app.state.db.unit_of_work() as session:
+        with audited(request, caller) as session:
             return _service(request, session, caller).conditional_update(
                 rtype, query, body, if_match=if_match
             )
@@ -235,7 +256,7 @@ def conditional_delete(
 ) -> Response:
     check_type(rtype)
     require(caller, "d", rtype)
-    with request.app.state.db.unit_of_work() as session:
+    with audited(request, caller) as session:
         stored = _service(request, session, caller).conditional_delete(
             rtype, _search_items(request)
         )
@@ -254,7 +275,7 @@ def type_history(rtype: str, request: Request, caller: Caller = Depends(get_call
 def read(rtype: str, rid: str, request: Request, caller: Caller = Depends(get_caller)) -> Response:
     check_type(rtype)
     require(caller, "r", rtype)
-    with request.app.state.db.unit_of_work() as session:
+    with audited(request, caller) as session:
         stored = _service(request, session, caller).read(rtype, rid)
     etag = request.headers.get("if-none-match")
     if etag is not None and etag.strip() == stored.etag:
@@ -272,7 +293,7 @@ async def update(
     if_match = request.headers.get("if-match")
 
     def run() -> Stored:
-        with request.app.state.db.unit_of_work() as session:
+        with audited(request, caller) as session:
             return _service(request, session, caller).update(rtype, rid, body, if_match=if_match)
 
     from starlette.concurrency import run_in_threadpool
@@ -293,7 +314,7 @@ async def patch(
     if_match = request.headers.get("if-match")
 
     def run() -> Stored:
-        with request.app.state.db.unit_of_work() as session:
+        with audited(request, caller) as session:
             return _service(request, session, caller).patch(rtype, rid, ops, if_match=if_match)
 
     from starlette.concurrency import run_in_threadpool
@@ -308,7 +329,7 @@ def delete(
 ) -> Response:
     check_type(rtype)
     require(caller, "d", rtype)
-    with request.app.state.db.unit_of_work() as session:
+    with audited(request, caller) as session:
         stored = _service(request, session, caller).delete(rtype, rid)
     return Response(status_code=204, headers={"ETag": stored.etag} if stored else {})
 
@@ -334,7 +355,7 @@ def vread(
         raise InvalidRequest("a version id is a whole number", expression="vid") from None
     if not 0 < version <= MAX_OFFSET:
         raise NotFound(f"{rtype}/{rid} has no version {vid[:20]}")
-    with request.app.state.db.unit_of_work() as session:
+    with audited(request, caller) as session:
         stored = _service(request, session, caller).vread(rtype, rid, version)
     return _resource_response(request, stored)
 
@@ -365,7 +386,7 @@ def _history(request: Request, rtype: str | None, rid: str | None, caller: Calle
             expression="_offset" if count >= 0 else "_count",
         )
     base = settings.fhir_base
-    with request.app.state.db.unit_of_work() as session:
+    with audited(request, caller) as session:
         svc = _service(request, session, caller)
         total, rows = svc.repo.history(
             rtype, rid, since=since, before=before, offset=offset, count=count

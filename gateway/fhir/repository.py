@@ -153,6 +153,7 @@ class ResourceRepository:
                 ref.c.target_type == rtype,
                 ref.c.target_id == rid,
                 R.c.deleted.is_(False),
+                R.c.rtype != "AuditEvent",  # the audit trail never blocks a delete
                 ~and_(R.c.rtype == rtype, R.c.res_id == rid),
             )
             .distinct()

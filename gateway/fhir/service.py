@@ -23,6 +23,7 @@ from gateway.fhir.errors import (
     Conflict,
     Gone,
     InvalidRequest,
+    MethodNotAllowed,
     NotFound,
     PreconditionFailed,
 )
@@ -278,6 +279,8 @@ class ResourceService:
     def delete(self, rtype: str, rid: str) -> Stored | None:
         check_type(rtype)
         row = self.repo.current(rtype, rid, for_update=True)
+        if rtype == "AuditEvent":
+            raise MethodNotAllowed("AuditEvents can never be deleted")
         if row is None or row.deleted:
             return None
         self.guard.check_write("delete", rtype, orjson.loads(row.content or "{}"))
@@ -365,6 +368,10 @@ class ResourceService:
     def _write(
         self, rtype: str, rid: str, body: dict[str, Any], *, method: str, row: ResourceRow | None
     ) -> Stored:
+        if rtype == "AuditEvent":
+            raise MethodNotAllowed(
+                "AuditEvents are written by the gateway only, never through the API"
+            )
         body = {k: v for k, v in body.items() if k != "id"}
         validate({"resourceType": rtype, "id": rid, **body})
         if self.labeller is not None:

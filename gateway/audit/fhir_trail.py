@@ -1,0 +1,102 @@
+"""Audit of the FHIR API: one BALP AuditEvent per interaction, written in the interaction's own unit of
+work (writes: with the data; reads: before the response leaves), naming the patients touched and the
+policies and consents that decided. Refusals are recorded in a unit of work of their own."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import Request
+from sqlalchemy.orm import Session
+
+from gateway.audit.codes import outcome_for_status
+from gateway.audit.context import audit_context
+from gateway.audit.log import get_audit_log
+from gateway.auth.schemas import Caller
+
+log = logging.getLogger("gateway.audit")
+
+
+def _decided(request: Request) -> tuple[list[str], list[str], list[str]]:
+    guard = getattr(request.state, "guard", None)
+    decisions = getattr(guard, "decisions", []) or []
+    patients = sorted({f"Patient/{d.patient}" for d in decisions if d.patient})
+    policies = sorted({p for d in decisions for p in d.decision.policy_ids})
+    consents = sorted({c for d in decisions for c in d.decision.consents_consulted})
+    return patients, policies, consents
+
+
+def record_access(
+    request: Request,
+    session: Session,
+    caller: Caller,
+    interaction: str,
+    *,
+    resources: list[str] | None = None,
+    resource_type: str | None = None,
+    patients: list[str] | None = None,
+) -> None:
+    """Append the event for an allowed interaction to ``session``'s transaction (fail closed)."""
+    audit = get_audit_log(request.app.state)
+    seen, policies, consents = _decided(request)
+    event = audit.events.rest(
+        audit_context(request, caller),
+        interaction,
+        resources=resources or (),
+        patients=sorted(set(seen) | set(patients or ())),
+        query=request.url.query or None,
+        resource_type=resource_type,
+        policies=policies,
+        consents=consents,
+    )
+    audit.append(session, event)
+
+
+def record_refusal(request: Request, status: int, interaction: str, reason: str) -> None:
+    """Record a refused interaction (its own unit of work: the refused one rolled back)."""
+    caller = getattr(request.state, "caller", None)
+    if not isinstance(caller, Caller):
+        return
+    audit = get_audit_log(request.app.state)
+    seen, policies, consents = _decided(request)
+    event = audit.events.rest(
+        audit_context(request, caller),
+        interaction,
+        outcome=outcome_for_status(status),
+        patients=seen,
+        query=request.url.query or None,
+        policies=policies,
+        consents=consents,
+        outcome_desc=reason[:300],
+    )
+    try:
+        audit.record(request.app.state.db, event)
+    except Exception as exc:  # the refusal stands either way; the failure is logged
+        log.error("audit of a refusal failed: %s", type(exc).__name__)
+
+
+def interaction_of(request: Request) -> str:
+    """The BALP REST interaction a FHIR request path stands for."""
+    method, parts = request.method, [p for p in request.url.path.split("/") if p][1:]
+    if not parts:
+        return "transaction" if method == "POST" else "capabilities"
+    if "_history" in parts:
+        return (
+            "vread"
+            if parts[-1] != "_history" and len(parts) == 4
+            else ("history-instance" if len(parts) == 3 else "history-type")
+        )
+    if method == "GET":
+        return "read" if len(parts) == 2 else "search-type"
+    if method == "POST":
+        return (
+            "search-type"
+            if parts[-1] == "_search"
+            else ("operation" if parts[-1].startswith("$") else "create")
+        )
+    return {"PUT": "update", "PATCH": "patch", "DELETE": "delete"}.get(method, "operation")
+
+
+def any_resource(items: Any) -> list[str]:
+    return [str(i) for i in items if i]

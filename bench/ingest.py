@@ -39,7 +39,20 @@ SERVER = os.environ.get(
     "GATEWAY_BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 BUDGET = 800.0
-FAMILIES = ["Garcia", "Smith", "Nguyen", "Patel", "Okafor", "Hernandez", "Lee", "Brown", "Davis", "Lopez", "Wilson", "Martin"]
+FAMILIES = [
+    "Garcia",
+    "Smith",
+    "Nguyen",
+    "Patel",
+    "Okafor",
+    "Hernandez",
+    "Lee",
+    "Brown",
+    "Davis",
+    "Lopez",
+    "Wilson",
+    "Martin",
+]
 GIVENS = ["Ana", "Ben", "Chidi", "Dana", "Eli", "Fatima", "Gus", "Hana", "Ivan", "Jo", "Kim", "Luz"]
 
 

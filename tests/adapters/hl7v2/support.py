@@ -17,6 +17,7 @@ ER7 = "x-application/hl7-v2+er7"
 AGENCY = SourceInfo(agency="test-agency", client_id="test-client")
 ADAPTER = Hl7v2Adapter()
 
+
 def fixture(name: str) -> bytes:
     return (FIXTURES / name).read_bytes()
 

@@ -7,15 +7,12 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import delete
-from sqlmodel import SQLModel
 
 from gateway.app import create_app
 from gateway.auth.keys import KeyStore
 from gateway.db.session import Database
 from gateway.settings import Settings
-from tests.audit.support import AUDIT_TABLES, purge_audit
-from tests.support.databases import backends, fresh_database
+from tests.support.databases import backends, empty, fresh_database
 
 BASE_URL = "http://testserver"
 
@@ -41,11 +38,7 @@ def database(database_url: str) -> Iterator[Database]:
 @pytest.fixture()
 def db(database: Database) -> Iterator[Database]:
     """The test database, emptied before each test (it is this run's own database)."""
-    with database.unit_of_work() as session:
-        purge_audit(session)  # the audit tables are append-only: emptied with their guard off
-        for table in reversed(SQLModel.metadata.sorted_tables):
-            if table.name != "alembic_version" and table.name not in AUDIT_TABLES:
-                session.execute(delete(table))
+    empty(database)  # the audit tables are append-only: emptied with their guard off
     yield database
 
 

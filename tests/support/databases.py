@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -58,3 +59,17 @@ def fresh_database(backend: str, directory: Path) -> Iterator[str]:
     else:
         with fresh_sqlite(directory) as url:
             yield url
+
+
+def empty(database: Any) -> None:
+    """Delete every row of this run's own database (audit tables with their guard switched off)."""
+    from sqlalchemy import delete
+    from sqlmodel import SQLModel
+
+    from tests.audit.support import AUDIT_TABLES, purge_audit
+
+    with database.unit_of_work() as session:
+        purge_audit(session)
+        for table in reversed(SQLModel.metadata.sorted_tables):
+            if table.name != "alembic_version" and table.name not in AUDIT_TABLES:
+                session.execute(delete(table))

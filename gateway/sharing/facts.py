@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from sqlalchemy import or_, select
+from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import Session
 
 from gateway.db.tables import ReferenceIndex, ResourceRow, TokenIndex
@@ -15,6 +15,7 @@ from gateway.sharing.profile import agency_uri
 R = ResourceRow.__table__  # type: ignore[attr-defined]
 REF = ReferenceIndex.__table__  # type: ignore[attr-defined]
 TOK = TokenIndex.__table__  # type: ignore[attr-defined]
+OWN = REF.alias("owner_ref")
 
 # Reference search parameters that name the patient a resource is about (its Patient compartment).
 PATIENT_PARAMS = ("patient", "subject", "for", "beneficiary")
@@ -47,13 +48,32 @@ class FactsRepository:
         self.session = session
 
     def _agency_rows(self, agency: str) -> Any:
+        """Reference rows of resources the agency wrote or owns (rtype-first, index-served)."""
         written = select(TOK.c.res_pk).where(
-            TOK.c.param == "_source", TOK.c.code == agency_uri(agency)
+            TOK.c.rtype.in_(list(RELATION_OF)),
+            TOK.c.param == "_source",
+            TOK.c.code == agency_uri(agency),
         )
-        owned = select(REF.c.res_pk).where(
-            REF.c.param == "owner", REF.c.target_type == "Organization", REF.c.target_id == agency
+        owned = select(OWN.c.res_pk).where(
+            OWN.c.rtype == "Task",
+            OWN.c.param == "owner",
+            OWN.c.target_type == "Organization",
+            OWN.c.target_id == agency,
         )
         return or_(REF.c.res_pk.in_(written), REF.c.res_pk.in_(owned))
+
+    def _agency_row(self, agency: str) -> Any:
+        """The same test for one patient's few reference rows: correlated on the row's resource."""
+        written = exists().where(
+            TOK.c.res_pk == REF.c.res_pk, TOK.c.param == "_source", TOK.c.code == agency_uri(agency)
+        )
+        owned = exists().where(
+            OWN.c.res_pk == REF.c.res_pk,
+            OWN.c.param == "owner",
+            OWN.c.target_type == "Organization",
+            OWN.c.target_id == agency,
+        )
+        return or_(written, owned)
 
     def served_patients(self, agency: str) -> Any:
         """Ids of the patients ``agency`` serves: it wrote or owns an encounter, episode, care team or
@@ -68,7 +88,9 @@ class FactsRepository:
             R.c.rtype == "Patient",
             R.c.pk.in_(
                 select(TOK.c.res_pk).where(
-                    TOK.c.param == "_source", TOK.c.code == agency_uri(agency)
+                    TOK.c.rtype == "Patient",
+                    TOK.c.param == "_source",
+                    TOK.c.code == agency_uri(agency),
                 )
             ),
         )
@@ -84,7 +106,7 @@ class FactsRepository:
                 REF.c.param.in_(PATIENT_PARAMS),
                 REF.c.target_type == "Patient",
                 REF.c.target_id == patient,
-                self._agency_rows(agency),
+                self._agency_row(agency),
             )
             .distinct()
         )
@@ -93,10 +115,10 @@ class FactsRepository:
             select(R.c.pk).where(
                 R.c.rtype == "Patient",
                 R.c.res_id == patient,
-                R.c.pk.in_(
-                    select(TOK.c.res_pk).where(
-                        TOK.c.param == "_source", TOK.c.code == agency_uri(agency)
-                    )
+                exists().where(
+                    TOK.c.res_pk == R.c.pk,
+                    TOK.c.param == "_source",
+                    TOK.c.code == agency_uri(agency),
                 ),
             )
         ).first()
@@ -149,7 +171,7 @@ class FactsRepository:
             REF.c.target_id == agency,
         )
         written = select(TOK.c.res_pk).where(
-            TOK.c.param == "_source", TOK.c.code == agency_uri(agency)
+            TOK.c.rtype == "Task", TOK.c.param == "_source", TOK.c.code == agency_uri(agency)
         )
         addressed = accepted = requested = False
         rows = self.session.execute(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl
 
 import orjson
 from fastapi import APIRouter, Depends, Request, Response
@@ -21,8 +21,9 @@ from gateway.auth.schemas import Caller
 from gateway.fhir import schemas
 from gateway.fhir.bundles import BundleProcessor
 from gateway.fhir.capability import capability_statement
-from gateway.fhir.dates import BadDate, date_range, http_date
+from gateway.fhir.dates import http_date
 from gateway.fhir.errors import InvalidRequest, NotFound, UnsupportedMediaType
+from gateway.fhir.history import history
 from gateway.fhir.schemas import FHIR_JSON
 from gateway.fhir.search_parse import MAX_OFFSET
 from gateway.fhir.service import ResourceService, Stored, check_type
@@ -166,7 +167,7 @@ async def transaction(request: Request, caller: Caller = Depends(get_caller)) ->
 @router.get("/_history")
 def system_history(request: Request, caller: Caller = Depends(get_caller)) -> Response:
     require(caller, "s", "*")
-    return _history(request, None, None, caller)
+    return history(request, None, None, caller, audited, _service)
 
 
 @router.get("/{rtype}")
@@ -268,7 +269,7 @@ def conditional_delete(
 def type_history(rtype: str, request: Request, caller: Caller = Depends(get_caller)) -> Response:
     check_type(rtype)
     require(caller, "s", rtype)
-    return _history(request, rtype, None, caller)
+    return history(request, rtype, None, caller, audited, _service)
 
 
 @router.get("/{rtype}/{rid}")
@@ -340,7 +341,7 @@ def instance_history(
 ) -> Response:
     check_type(rtype)
     require(caller, "r", rtype)
-    return _history(request, rtype, rid, caller)
+    return history(request, rtype, rid, caller, audited, _service)
 
 
 @router.get("/{rtype}/{rid}/_history/{vid}")
@@ -358,88 +359,3 @@ def vread(
     with audited(request, caller) as session:
         stored = _service(request, session, caller).vread(rtype, rid, version)
     return _resource_response(request, stored)
-
-
-def _history(request: Request, rtype: str | None, rid: str | None, caller: Caller) -> Response:
-    settings = request.app.state.settings
-    params = dict(request.query_params)
-    since = before = None
-    try:
-        if "_since" in params:
-            since = date_range(params["_since"])[0]
-        if "_at" in params:
-            before = date_range(params["_at"])[1]
-    except BadDate:
-        raise InvalidRequest(
-            "_since/_at must be FHIR instants, e.g. 2024-05-01T00:00:00Z", expression="_since"
-        ) from None
-    try:
-        count = min(int(params.get("_count", settings.default_page_size)), settings.max_page_size)
-        offset = int(params.get("_offset", 0))
-    except ValueError:
-        raise InvalidRequest(
-            "_count and _offset must be whole numbers", expression="_count"
-        ) from None
-    if count < 0 or not 0 <= offset <= MAX_OFFSET:
-        raise InvalidRequest(
-            f"_count and _offset must be whole numbers from 0 to {MAX_OFFSET}",
-            expression="_offset" if count >= 0 else "_count",
-        )
-    base = settings.fhir_base
-    with audited(request, caller) as session:
-        svc = _service(request, session, caller)
-        total, rows = svc.repo.history(
-            rtype, rid, since=since, before=before, offset=offset, count=count
-        )
-        if rid is not None and total == 0:
-            raise NotFound(f"{rtype}/{rid} is not known")
-        shown: dict[int, str | None] = {}
-        for row in rows:
-            if row.content is not None:
-                shown[row.version if rid else id(row)] = svc.guard.shown(
-                    row.rtype, row.res_id, row.content, "read"
-                )
-        if rid is not None and rows and all(v is None for v in shown.values()) and shown:
-            newest = next(r for r in rows if r.content is not None)
-            svc.guard.check_read(newest.rtype, newest.res_id, newest.content or "{}", "read")
-    entries = []
-    for row in rows:
-        entry: dict[str, Any] = {"fullUrl": f"{base}/{row.rtype}/{row.res_id}"}
-        if row.content is not None:
-            visible = shown.get(row.version if rid else id(row))
-            if visible is None:
-                continue  # withheld by the sharing rules
-            entry["resource"] = orjson.Fragment(visible)
-        method = "POST" if row.method == "POST" else row.method
-        url = row.rtype if method == "POST" else f"{row.rtype}/{row.res_id}"
-        entry["request"] = {"method": "PUT" if method == "PATCH" else method, "url": url}
-        status = (
-            "201 Created" if row.version == 1 else ("204 No Content" if row.deleted else "200 OK")
-        )
-        entry["response"] = {
-            "status": status,
-            "etag": f'W/"{row.version}"',
-            "lastModified": http_date(row.last_updated),
-        }
-        entries.append(entry)
-    path = "/".join(p for p in (rtype, rid, "_history") if p)
-    query = {k: v for k, v in params.items() if k != "_offset"}
-    links = []
-    if offset + count < total:
-        links.append(
-            {
-                "relation": "next",
-                "url": f"{base}/{path}?{urlencode({**query, '_count': count, '_offset': offset + count})}",
-            }
-        )
-    if offset > 0:
-        links.append(
-            {
-                "relation": "previous",
-                "url": f"{base}/{path}?{urlencode({**query, '_count': count, '_offset': max(offset - count, 0)})}",
-            }
-        )
-    self_url = f"{base}/{path}" + (f"?{urlencode(params)}" if params else "")
-    return Response(
-        schemas.history_bundle(base, self_url, total, entries, links), media_type=FHIR_JSON
-    )

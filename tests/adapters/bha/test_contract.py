@@ -77,3 +77,9 @@ class TestBhaContract(AdapterContract):
         (to_csv(CSV_ROWS[0], CSV_ROWS[3] | {"client_id": "C-1"}), "text/csv"),
         (b"record_id,row_type,shoe_size\r\nA,client,9\r\n", "text/csv"),
     ]
+
+
+def test_registered_under_its_name() -> None:
+    from adapters.registry import load_adapters
+
+    assert isinstance(load_adapters()["bha"], BhaAdapter)

@@ -87,3 +87,9 @@ class TestFhirContract(AdapterContract):
         (_json(single() | {"meta": {}}), FHIR_JSON),
         (_json(single()), "application/xml"),
     ]
+
+
+def test_registered_under_its_name() -> None:
+    from adapters.registry import load_adapters
+
+    assert isinstance(load_adapters()["fhir"], FhirAdapter)

@@ -77,3 +77,9 @@ class TestPoliceRmsContract(AdapterContract):
         (CSV, "application/xml"),
         (b"\xff\xfe{}", "application/json"),
     ]
+
+
+def test_registered_under_its_name() -> None:
+    from adapters.registry import load_adapters
+
+    assert isinstance(load_adapters()["police-rms"], PoliceRmsAdapter)

@@ -10,11 +10,9 @@ facility directory comes from ``demo_data/psychiatric_hospitals.csv`` (HIFLD, pu
 
 from __future__ import annotations
 
-import csv
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import make_url
@@ -23,93 +21,34 @@ from sqlalchemy.orm import Session
 from gateway.auth.demo import register_demo
 from gateway.auth.registry import Registry
 from gateway.db.session import Database
+from gateway.demo_facilities import concept as _concept
+from gateway.demo_facilities import facility_resources, read_facilities
+from gateway.demo_facilities import ref as _ref
+from gateway.demo_records import (
+    AGENCIES,
+    APD,
+    BED_TYPE_SYSTEM,
+    CONDITIONS,
+    DEMO_SYSTEM,
+    ED_VISITS,
+    HOSPITAL,
+    ICD10CM,
+    LOINC,
+    MCOT,
+    PATIENTS,
+    PERSON_SYSTEMS,
+    POLICE_CALLS,
+    TERMINOLOGY,
+    TEST_DATA_TAG,
+    TPC,
+    UCUM,
+)
 from gateway.fhir.service import ResourceService
 from gateway.settings import Settings
 from gateway.sharing.profile import agency_uri
 from policies.labelling import label
 
 Resource = dict[str, Any]
-
-FACILITY_CSV = Path(__file__).parent / "demo_data" / "psychiatric_hospitals.csv"
-HIFLD_SYSTEM = "urn:hifld:hospital"
-ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
-LOINC = "http://loinc.org"
-SNOMED = "http://snomed.info/sct"
-UCUM = "http://unitsofmeasure.org"
-TERMINOLOGY = "http://terminology.hl7.org/CodeSystem"
-# EDXL-HAVE / HAvBED bed types have no FHIR code system yet; the placement work may replace this.
-BED_TYPE_SYSTEM = "urn:crisis-exchange:bed-type"
-DEMO_SYSTEM = "urn:crisis-exchange:demo"
-TEST_DATA_TAG = {
-    "system": f"{TERMINOLOGY}/v3-ActReason",
-    "code": "HTEST",
-    "display": "test health data",
-}
-
-# The agencies: (id, name, FHIR organization-type, registry kind, identifier system for people).
-# The same ids name the Organization resources and the agencies in the auth registry.
-APD, HOSPITAL, TPC, MCOT = "demo-amarillo-pd", "demo-panhandle-regional", "demo-tpc", "demo-mcot"
-AGENCIES: tuple[tuple[str, str, str, str, str | None], ...] = (
-    (APD, "Amarillo Police Department", "govt", "police", f"{DEMO_SYSTEM}:apd:person"),
-    (HOSPITAL, "Panhandle Regional Hospital", "prov", "hospital", f"{DEMO_SYSTEM}:prh:mrn"),
-    (TPC, "Texas Panhandle Centers", "prov", "bha", f"{DEMO_SYSTEM}:tpc:client"),
-    (MCOT, "Amarillo Mobile Crisis Outreach Team", "team", "crisis-team", None),
-)
-PERSON_SYSTEMS = {agency: system for agency, _, _, _, system in AGENCIES if system}
-
-# (given, family, gender, birth date, street). Family names are deliberately not real ones.
-PATIENTS: tuple[tuple[str, str, str, str, str], ...] = (
-    ("Avery", "Sample", "female", "1991-04-12", "1200 S Polk St"),
-    ("Jordan", "Example", "male", "1985-09-30", "3401 SW 45th Ave"),
-    ("Riley", "Testperson", "female", "2001-01-22", "1515 S Georgia St"),
-    ("Casey", "Demo", "male", "1978-06-05", "700 N Fillmore St"),
-    ("Morgan", "Placeholder", "female", "1969-11-17", "4500 Bell St"),
-    ("Taylor", "Synthetic", "male", "1995-02-28", "2200 W 7th Ave"),
-    ("Quinn", "Mockdata", "other", "1988-08-08", "901 S Western St"),
-    ("Drew", "Fixture", "male", "1974-03-03", "6100 Plains Blvd"),
-    ("Jamie", "Notreal", "female", "1999-12-01", "3300 NE 24th Ave"),
-    ("Sam", "Fictional", "male", "1962-07-19", "1800 Coulter St"),
-)
-
-# Police crisis calls: (patient no., call type, start, minutes, emergency detention made).
-# Call types and their rough mix (about 6:3:1) follow the Toronto "Persons in Crisis" calls data.
-POLICE_CALLS: tuple[tuple[int, str, str, int, bool], ...] = (
-    (1, "Person in Crisis", "2025-03-14T01:40:00-05:00", 55, True),
-    (2, "Suicide-related", "2025-03-20T22:05:00-05:00", 80, True),
-    (3, "Person in Crisis", "2025-04-02T15:30:00-05:00", 35, False),
-    (4, "Overdose", "2025-04-11T03:15:00-05:00", 45, False),
-    (5, "Person in Crisis", "2025-04-19T19:00:00-05:00", 60, False),
-    (6, "Suicide-related", "2025-05-06T23:45:00-05:00", 70, True),
-    (7, "Person in Crisis", "2025-05-09T12:10:00-05:00", 25, False),
-    (8, "Person in Crisis", "2025-05-21T17:50:00-05:00", 40, False),
-)
-# Emergency department visits: (patient no., start, end).
-ED_VISITS: tuple[tuple[int, str, str], ...] = (
-    (1, "2025-03-14T02:45:00-05:00", "2025-03-14T09:30:00-05:00"),
-    (2, "2025-03-20T23:40:00-05:00", "2025-03-21T14:00:00-05:00"),
-    (4, "2025-04-11T04:05:00-05:00", "2025-04-11T11:20:00-05:00"),
-    (6, "2025-05-07T00:50:00-05:00", "2025-05-07T18:15:00-05:00"),
-)
-# Diagnoses: (patient no., ICD-10-CM code, display, ED visit no. or None, recorded by).
-CONDITIONS: tuple[tuple[int, str, str, int | None, str], ...] = (
-    (1, "F20.9", "Schizophrenia, unspecified", 1, HOSPITAL),
-    (2, "F32.9", "Major depressive disorder, single episode, unspecified", 2, HOSPITAL),
-    (4, "F10.20", "Alcohol dependence, uncomplicated", 3, HOSPITAL),
-    (6, "F31.9", "Bipolar disorder, unspecified", 4, HOSPITAL),
-    (3, "F41.1", "Generalized anxiety disorder", None, TPC),
-    (9, "F43.10", "Post-traumatic stress disorder, unspecified", None, TPC),
-)
-
-
-def _ref(rtype: str, rid: str, display: str | None = None) -> Resource:
-    ref: Resource = {"reference": f"{rtype}/{rid}"}
-    if display:
-        ref["display"] = display
-    return ref
-
-
-def _concept(system: str, code: str, display: str) -> Resource:
-    return {"coding": [{"system": system, "code": code, "display": display}], "text": display}
 
 
 def _tagged(resource: Resource, source: str | None = None) -> Resource:
@@ -121,64 +60,6 @@ def _tagged(resource: Resource, source: str | None = None) -> Resource:
 
 def _patient_id(number: int) -> str:
     return f"demo-patient-{number:02d}"
-
-
-def read_facilities(path: Path = FACILITY_CSV) -> list[dict[str, str]]:
-    """The facility rows of the demo CSV (tolerates a byte-order mark like the HIFLD original)."""
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        return list(csv.DictReader(handle))
-
-
-def facility_resources(row: dict[str, str]) -> list[Resource]:
-    """Organization, Location and adult psychiatric HealthcareService for one HIFLD hospital."""
-    rid = f"hifld-{row['ID']}"
-    name = row["NAME"].strip()
-    address = {
-        "use": "work",
-        "type": "physical",
-        "line": [row["ADDRESS"].strip()],
-        "city": row["CITY"].strip(),
-        "state": row["STATE"].strip(),
-        "postalCode": row["ZIP"].strip(),
-        "country": "US",
-    }
-    identifier = [{"system": HIFLD_SYSTEM, "value": row["ID"]}]
-    org = {
-        "resourceType": "Organization",
-        "id": rid,
-        "identifier": identifier,
-        "active": True,
-        "type": [_concept(f"{TERMINOLOGY}/organization-type", "prov", "Healthcare Provider")],
-        "name": name,
-        "address": [address],
-    }
-    location = {
-        "resourceType": "Location",
-        "id": rid,
-        "identifier": identifier,
-        "status": "active",
-        "name": name,
-        "mode": "instance",
-        "type": [_concept(f"{TERMINOLOGY}/v3-RoleCode", "HOSP", "Hospital")],
-        "address": address,
-        "physicalType": _concept(f"{TERMINOLOGY}/location-physical-type", "bu", "Building"),
-        "position": {"longitude": float(row["LONGITUDE"]), "latitude": float(row["LATITUDE"])},
-        "managingOrganization": _ref("Organization", rid, name),
-    }
-    beds = row.get("BEDS", "").strip()
-    service: Resource = {
-        "resourceType": "HealthcareService",
-        "id": f"{rid}-adult-psych",
-        "active": True,
-        "providedBy": _ref("Organization", rid, name),
-        "type": [_concept(BED_TYPE_SYSTEM, "AdultPsychiatric", "Adult psychiatric inpatient")],
-        "specialty": [_concept(SNOMED, "394587001", "Psychiatry")],
-        "location": [_ref("Location", rid, name)],
-        "name": f"{name} - adult psychiatric unit",
-    }
-    if beds:
-        service["comment"] = f"{beds} licensed beds (HIFLD); live bed counts not reported yet"
-    return [_tagged(org), _tagged(location), _tagged(service)]
 
 
 def agency_resources() -> list[Resource]:
@@ -387,7 +268,7 @@ def demo_resources(facilities: list[dict[str, str]] | None = None) -> Iterator[R
     """Every demo resource, in an order where each reference points at something already written."""
     rows = read_facilities() if facilities is None else facilities
     for row in rows:
-        yield from facility_resources(row)
+        yield from (_tagged(resource) for resource in facility_resources(row))
     yield from agency_resources()
     yield from patient_resources()
     yield from encounter_resources()

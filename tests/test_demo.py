@@ -11,7 +11,8 @@ from fastapi.testclient import TestClient
 
 from gateway.auth.registry import Registry
 from gateway.db.session import Database
-from gateway.demo import AGENCIES, FACILITY_CSV, load_demo, read_facilities
+from gateway.demo import AGENCIES, load_demo, read_facilities
+from gateway.demo_records import FACILITY_CSV
 from gateway.settings import Settings
 
 HIFLD = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "facilities"

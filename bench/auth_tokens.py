@@ -16,12 +16,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -29,8 +27,8 @@ sys.path.insert(0, str(ROOT))
 from gateway.auth.keys import KeyStore  # noqa: E402
 from gateway.auth.registry import Registry  # noqa: E402
 from gateway.auth.tokens import TokenService  # noqa: E402
-from gateway.db.migrate import upgrade  # noqa: E402
 from gateway.db.session import Database  # noqa: E402
+from tests.support.databases import PG_ENV, fresh_postgres  # noqa: E402
 from tests.support.live import free_port  # noqa: E402
 from tests.support.smart import assertion, public_jwks, rsa_key, token_form  # noqa: E402
 
@@ -102,15 +100,13 @@ async def _issue(base: str, forms: list[dict[str, str]], concurrency: int) -> li
 
 
 def token_issuance(requests: int, concurrency: int) -> None:
-    name = f"gw_bench_auth_{uuid.uuid4().hex[:8]}"
-    server = make_url(SERVER)
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = server.set(database=name).render_as_string(hide_password=False)
+    os.environ.setdefault(PG_ENV, SERVER)
+    databases = ExitStack()
+    url = databases.enter_context(
+        fresh_postgres("gw_bench_auth")
+    )  # created, migrated, dropped at the end
     proc = None
     try:
-        upgrade(url)
         key = rsa_key("bench-1")
         db = Database(url, pool_size=1)
         with db.unit_of_work() as session:
@@ -173,9 +169,7 @@ def token_issuance(requests: int, concurrency: int) -> None:
         if proc is not None:
             proc.terminate()
             proc.wait(timeout=10)
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        databases.close()
 
 
 def main() -> None:

@@ -16,22 +16,20 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
 import orjson
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from adapters.police_rms.generate import generate  # noqa: E402
 from gateway.auth.registry import Registry  # noqa: E402
-from gateway.db.migrate import upgrade  # noqa: E402
 from gateway.db.session import Database  # noqa: E402
 from gateway.ingest.senders import add_sender  # noqa: E402
+from tests.support.databases import PG_ENV, fresh_postgres  # noqa: E402
 from tests.support.live import free_port  # noqa: E402
 from tests.support.smart import assertion, public_jwks, rsa_key, token_form  # noqa: E402
 
@@ -126,15 +124,13 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
-    name = f"gw_bench_ingest_{uuid.uuid4().hex[:8]}"
-    server = make_url(SERVER)
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = server.set(database=name).render_as_string(hide_password=False)
+    os.environ.setdefault(PG_ENV, SERVER)
+    databases = ExitStack()
+    url = databases.enter_context(
+        fresh_postgres("gw_bench_ingest")
+    )  # created, migrated, dropped at the end
     proc = None
     try:
-        upgrade(url)
         key = rsa_key("bench-ingest")
         db = Database(url, pool_size=1)
         with db.unit_of_work() as session:
@@ -240,9 +236,7 @@ def main() -> None:
         if proc is not None:
             proc.terminate()
             proc.wait(timeout=20)
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        databases.close()
 
 
 if __name__ == "__main__":

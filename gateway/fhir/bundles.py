@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 
+from gateway.auth.schemas import Caller
 from gateway.fhir.bundle_refs import PLACEHOLDER_PREFIXES, located, references, rewrite
 from gateway.fhir.dates import http_date
 from gateway.fhir.errors import (
@@ -29,8 +30,10 @@ from gateway.fhir.errors import (
 )
 from gateway.fhir.search_parse import MAX_OFFSET
 from gateway.fhir.service import CONDITIONAL_REF_RE, ResourceService, Stored, check_type
+from gateway.fhir.write_hooks import WriteContext, WriteHooks
 
 Authorize = Callable[[str, str], None]  # (interaction letter c/r/u/d/s, resource type)
+_INTERNAL = Caller(client_id="gateway")  # the writer of Bundles processed without write hooks
 _ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
 _INTERACTION = {"DELETE": "d", "POST": "c", "PUT": "u", "PATCH": "u"}
 
@@ -63,10 +66,33 @@ class BundleProcessor:
         *,
         authorize: Authorize | None = None,
         search: Callable[[str, list[tuple[str, str]]], bytes] | None = None,
+        hooks: WriteHooks | None = None,
+        writer: WriteContext | None = None,
     ) -> None:
         self.service = service
+        # Write entries go through the app's write hooks (gateway.fhir.write_hooks); with none
+        # registered they are the service's own writes.
+        self.hooks = hooks if hooks is not None and writer is not None else WriteHooks()
+        self.writer = writer or WriteContext(service.session, _INTERNAL, service, None)
         self.authorize = authorize or (lambda _i, _t: None)
         self.search = search
+
+    @staticmethod
+    def prepare(bundle: Any, prepare: Callable[[str, str], None]) -> None:
+        """Call ``prepare(method, type)`` once per write method and type the Bundle holds (before
+        its unit of work opens); malformed entries are left for :meth:`process` to refuse."""
+        seen: set[tuple[str, str]] = set()
+        entries = bundle.get("entry") if isinstance(bundle, dict) else None
+        for entry in entries if isinstance(entries, list) else []:
+            request = entry.get("request") if isinstance(entry, dict) else None
+            url = request.get("url") if isinstance(request, dict) else None
+            method = str(request.get("method", "")).upper() if isinstance(request, dict) else ""
+            if method in _INTERACTION and isinstance(url, str):
+                segments = [s for s in urlsplit(url).path.split("/") if s]
+                rtype = next((s for s in segments if s[:1].isupper()), None)
+                if rtype is not None and (method, rtype) not in seen:
+                    seen.add((method, rtype))
+                    prepare(method, rtype)
 
     def process(self, bundle: Any) -> dict[str, Any]:
         if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
@@ -274,7 +300,7 @@ class BundleProcessor:
         rtype = path[0]
         check_type(rtype)
         base = self.service.base_url
-        svc = self.service
+        hooks, w = self.hooks, self.writer
         if method in _INTERACTION:
             self.authorize(_INTERACTION[method], rtype)
         if method in ("GET", "HEAD"):
@@ -289,27 +315,27 @@ class BundleProcessor:
             if "existing" in p:
                 stored = p["existing"]
             elif "assigned" in p:  # a transaction settled this entry's identity already
-                stored = svc.create(rtype, self._body(p), rid=p["assigned"])
+                stored = hooks.create(w, rtype, self._body(p), rid=p["assigned"])
             else:
                 if_none_exist = p["request"].get("ifNoneExist")
-                stored = svc.create(rtype, self._body(p), if_none_exist=if_none_exist)
+                stored = hooks.create(w, rtype, self._body(p), if_none_exist=if_none_exist)
         elif method == "PUT":
             body = self._body(p)
             if len(path) == 2:
-                stored = svc.update(rtype, path[1], body, if_match=if_match)
+                stored = hooks.update(w, rtype, path[1], body, if_match=if_match)
             else:
-                stored = svc.conditional_update(rtype, query, body, if_match=if_match)
+                stored = hooks.conditional_update(w, rtype, query, body, if_match=if_match)
         elif method == "PATCH":
             if len(path) != 2:
                 raise InvalidRequest(
                     "PATCH in a Bundle needs Type/id", expression=f"{p['where']}.request.url"
                 )
-            stored = svc.patch(rtype, path[1], self._patch_ops(p), if_match=if_match)
+            stored = hooks.patch(w, rtype, path[1], self._patch_ops(p), if_match=if_match)
         else:
             deleted = (
-                svc.delete(rtype, path[1])
+                hooks.delete(w, rtype, path[1])
                 if len(path) == 2
-                else svc.conditional_delete(rtype, query)
+                else hooks.conditional_delete(w, rtype, query)
             )
             if deleted is not None:
                 p["identity"] = (rtype, deleted.rid)

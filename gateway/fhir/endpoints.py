@@ -27,6 +27,7 @@ from gateway.fhir.history import history
 from gateway.fhir.schemas import FHIR_JSON
 from gateway.fhir.search_parse import MAX_OFFSET
 from gateway.fhir.service import ResourceService, Stored, check_type
+from gateway.fhir.write_hooks import WriteContext, hooks_of
 from gateway.sharing.profile import agency_uri
 
 router = APIRouter(prefix="/fhir")
@@ -100,7 +101,9 @@ async def _json_body(request: Request, allowed: tuple[str, ...] = _JSON_TYPES) -
 def _resource_response(
     request: Request, stored: Stored, *, status: int = 200, prefer: str | None = None
 ) -> Response:
+    writer = getattr(request.state, "write_context", None)
     headers = {
+        **(writer.response_headers if writer is not None else {}),
         "ETag": stored.etag,
         "Last-Modified": http_date(stored.last_updated),
     }
@@ -123,6 +126,18 @@ def _prefer(request: Request) -> str | None:
 
 def _strict(request: Request) -> bool:
     return "handling=strict" in request.headers.get("prefer", "")
+
+
+def _writer(request: Request, session: Session, caller: Caller) -> WriteContext:
+    """The write hooks' view of this request (the service as every other interaction gets it)."""
+    w = WriteContext(session, caller, _service(request, session, caller), request.app.state)
+    request.state.write_context = w
+    return w
+
+
+def _prepare(request: Request, method: str, rtype: str) -> None:
+    """Let the write hooks of ``rtype`` get ready before the unit of work opens."""
+    hooks_of(request.app.state).prepare(request.app.state, method, rtype)
 
 
 def _search_items(request: Request) -> list[tuple[str, str]]:
@@ -150,12 +165,17 @@ async def transaction(request: Request, caller: Caller = Depends(get_caller)) ->
     bundle = await _json_body(request)
 
     def run() -> bytes:
+        hooks = hooks_of(request.app.state)
+        BundleProcessor.prepare(bundle, lambda m, t: hooks.prepare(request.app.state, m, t))
         with audited(request, caller) as session:
-            svc = _service(request, session, caller)
+            w = _writer(request, session, caller)
+            svc = w.service
             proc = BundleProcessor(
                 svc,
                 authorize=lambda i, t: require(caller, i, t),
                 search=lambda t, q: _search_bytes(request, svc, t, q),
+                hooks=hooks,
+                writer=w,
             )
             return schemas.dumps(proc.process(bundle))
 
@@ -214,10 +234,10 @@ async def create(rtype: str, request: Request, caller: Caller = Depends(get_call
     if_none_exist = request.headers.get("if-none-exist")
 
     def run() -> Stored:
+        _prepare(request, "POST", rtype)
         with audited(request, caller) as session:
-            return _service(request, session, caller).create(
-                rtype, body, if_none_exist=if_none_exist
-            )
+            w = _writer(request, session, caller)
+            return hooks_of(w.state).create(w, rtype, body, if_none_exist=if_none_exist)
 
     from starlette.concurrency import run_in_threadpool
 
@@ -238,10 +258,10 @@ async def conditional_update(
     if_match = request.headers.get("if-match")
 
     def run() -> Stored:
+        _prepare(request, "PUT", rtype)
         with audited(request, caller) as session:
-            return _service(request, session, caller).conditional_update(
-                rtype, query, body, if_match=if_match
-            )
+            w = _writer(request, session, caller)
+            return hooks_of(w.state).conditional_update(w, rtype, query, body, if_match=if_match)
 
     from starlette.concurrency import run_in_threadpool
 
@@ -257,10 +277,10 @@ def conditional_delete(
 ) -> Response:
     check_type(rtype)
     require(caller, "d", rtype)
+    _prepare(request, "DELETE", rtype)
     with audited(request, caller) as session:
-        stored = _service(request, session, caller).conditional_delete(
-            rtype, _search_items(request)
-        )
+        w = _writer(request, session, caller)
+        stored = hooks_of(w.state).conditional_delete(w, rtype, _search_items(request))
     headers = {"ETag": stored.etag} if stored else {}
     return Response(status_code=204, headers=headers)
 
@@ -294,8 +314,10 @@ async def update(
     if_match = request.headers.get("if-match")
 
     def run() -> Stored:
+        _prepare(request, "PUT", rtype)
         with audited(request, caller) as session:
-            return _service(request, session, caller).update(rtype, rid, body, if_match=if_match)
+            w = _writer(request, session, caller)
+            return hooks_of(w.state).update(w, rtype, rid, body, if_match=if_match)
 
     from starlette.concurrency import run_in_threadpool
 
@@ -315,8 +337,10 @@ async def patch(
     if_match = request.headers.get("if-match")
 
     def run() -> Stored:
+        _prepare(request, "PATCH", rtype)
         with audited(request, caller) as session:
-            return _service(request, session, caller).patch(rtype, rid, ops, if_match=if_match)
+            w = _writer(request, session, caller)
+            return hooks_of(w.state).patch(w, rtype, rid, ops, if_match=if_match)
 
     from starlette.concurrency import run_in_threadpool
 
@@ -330,8 +354,10 @@ def delete(
 ) -> Response:
     check_type(rtype)
     require(caller, "d", rtype)
+    _prepare(request, "DELETE", rtype)
     with audited(request, caller) as session:
-        stored = _service(request, session, caller).delete(rtype, rid)
+        w = _writer(request, session, caller)
+        stored = hooks_of(w.state).delete(w, rtype, rid)
     return Response(status_code=204, headers={"ETag": stored.etag} if stored else {})
 
 

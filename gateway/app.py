@@ -33,6 +33,7 @@ from gateway.ingest.senders import SenderDirectory
 from gateway.ingest.service import IngestService
 from gateway.middleware import BodyLimit
 from gateway.mpi.endpoints import router as mpi_router
+from gateway.outcomes.endpoints import router as outcomes_router
 from gateway.placement.directory_endpoints import install as install_placement_directory
 from gateway.placement.workflow_matcher import MatcherCandidates
 from gateway.placement.workflow_setup import install as install_placement_workflow
@@ -177,6 +178,7 @@ def create_app(
     app.include_router(admin.router)
     app.include_router(ingest_router)
     app.include_router(mpi_router)
+    app.include_router(outcomes_router)
     app.include_router(fhir_router)
     install_placement_directory(
         app

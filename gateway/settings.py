@@ -49,6 +49,10 @@ class Settings:
     mllp_host: str = "127.0.0.1"
     mllp_tls_cert: Path | None = None
     mllp_tls_key: Path | None = None
+    # Program dashboard: a TOML file of programs and their yearly people-served targets
+    # (docs/outcomes.md), or one yearly target for the default program.
+    programs_file: Path | None = None
+    people_served_target: int | None = None
 
     @property
     def production(self) -> bool:
@@ -92,4 +96,6 @@ def load_settings() -> Settings:
         mllp_host=os.environ.get("GATEWAY_MLLP_HOST", "127.0.0.1"),
         mllp_tls_cert=_env_path("GATEWAY_MLLP_TLS_CERT"),
         mllp_tls_key=_env_path("GATEWAY_MLLP_TLS_KEY"),
+        programs_file=_env_path("GATEWAY_PROGRAMS_FILE"),
+        people_served_target=_env_int("GATEWAY_PEOPLE_SERVED_TARGET", 0) or None,
     )

@@ -1,0 +1,136 @@
+"""``GET /outcomes/dashboard?from=&to=[&program=][&_format=json|csv]``: the program dashboard.
+
+Roles: ``bha_auditor``, ``gateway_admin`` and ``program_reader`` (police command, city council:
+aggregates only); anyone else gets 403, and no token 401. Aggregates only, small cells suppressed
+(:mod:`gateway.outcomes.suppression`). Every answer is audited as an Export in the same unit of
+work before the response is built; a refusal is audited in a unit of work of its own.
+CSV with ``Accept: text/csv`` or ``_format=csv``: one row per figure, measure and month.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Depends, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from gateway.audit.context import audit_context
+from gateway.audit.log import get_audit_log
+from gateway.auth.deps import get_caller
+from gateway.auth.schemas import Caller
+from gateway.fhir.errors import FhirError, Forbidden, InvalidRequest
+from gateway.outcomes.export import to_csv
+from gateway.outcomes.followup import installed
+from gateway.outcomes.period import parse_period
+from gateway.outcomes.programs import Programs, ProgramsError, load_programs
+from gateway.outcomes.service import OutcomesService
+from gateway.outcomes.suppression import suppress
+
+router = APIRouter(prefix="/outcomes", tags=["outcomes"])
+log = logging.getLogger("gateway.outcomes")
+DASHBOARD_ROLES = ("bha_auditor", "gateway_admin", "program_reader")
+PARAMETERS = frozenset({"from", "to", "program", "_format"})
+FORMATS = {"json": "json", "application/json": "json", "csv": "csv", "text/csv": "csv"}
+
+
+class ProgramsUnavailable(FhirError):
+    """The operator's programs file is wrong: the service cannot answer until it is fixed."""
+
+    status, code = 503, "exception"
+
+
+def _programs(request: Request) -> Programs:
+    try:
+        return load_programs(request.app.state.settings)
+    except ProgramsError as exc:
+        log.error("program configuration: %s", exc)
+        raise ProgramsUnavailable(
+            f"the program configuration (GATEWAY_PROGRAMS_FILE) is invalid: {exc}"
+        ) from None
+
+
+def _format(request: Request) -> str:
+    asked = request.query_params.get("_format")
+    if asked is not None:
+        fmt = FORMATS.get(asked.strip().lower())
+        if fmt is None:
+            raise InvalidRequest("_format is json or csv", expression="_format")
+        return fmt
+    accept = request.headers.get("accept", "")
+    return "csv" if "text/csv" in accept and "json" not in accept else "json"
+
+
+def _refuse(request: Request, caller: Caller) -> None:
+    """Audit the refusal (its own unit of work) and raise 403."""
+    reason = f"the program dashboard needs the role {', '.join(DASHBOARD_ROLES)}"
+    audit = get_audit_log(request.app.state)
+    event = audit.events.rest(
+        audit_context(request, caller),
+        "operation",
+        outcome="8",
+        query=request.url.query or None,
+        resource_type="outcomes/dashboard",
+        outcome_desc=reason,
+    )
+    try:
+        audit.record(request.app.state.db, event)
+    except Exception as exc:  # the refusal stands either way; the failure is logged
+        log.error("audit of a refusal failed: %s", type(exc).__name__)
+    raise Forbidden(reason, code="forbidden")
+
+
+def _check_parameters(request: Request) -> None:
+    unknown = sorted(set(request.query_params.keys()) - PARAMETERS)
+    if unknown:
+        names = ", ".join(n[:40] for n in unknown[:5])
+        raise InvalidRequest(
+            f"unknown parameter(s): {names}; this report takes from, to, program and _format",
+            expression=unknown[0][:40],
+            code="not-supported",
+        )
+    for name in PARAMETERS:
+        if len(request.query_params.getlist(name)) > 1:
+            raise InvalidRequest(f"{name} is given more than once", expression=name)
+
+
+@router.get("/dashboard")
+async def dashboard(request: Request, caller: Caller = Depends(get_caller)) -> Response:
+    if caller.role not in DASHBOARD_ROLES:
+        await run_in_threadpool(_refuse, request, caller)
+    _check_parameters(request)
+    fmt = _format(request)
+    programs = _programs(request)
+    params = request.query_params
+    program = programs.get(params.get("program"))
+    if program is None:
+        known = ", ".join(sorted(programs.by_key))
+        raise InvalidRequest(
+            f"no program {params.get('program', '')[:40]!r}; known programs: {known}",
+            expression="program",
+        )
+    period = parse_period(params.get("from"), params.get("to"), program.zone)
+    state = request.app.state
+
+    def run() -> dict[str, Any]:
+        audit = get_audit_log(state)
+        with state.db.unit_of_work() as session:
+            service = OutcomesService(session, follow_ups=installed(state))
+            body = suppress(service.dashboard(program, period))
+            what = (
+                f"program dashboard {program.key} {body['period']['from']} to "
+                f"{body['period']['to']} ({fmt}, aggregates only)"
+            )
+            audit.append(session, audit.events.export(audit_context(request, caller), what))
+        return body
+
+    body = await run_in_threadpool(run)
+    if fmt == "csv":
+        name = f"outcomes-{program.key}-{body['months'][0]}-{body['months'][-1]}.csv"
+        return Response(
+            to_csv(body),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
+    return Response(orjson.dumps(body), media_type="application/json")

@@ -1,0 +1,40 @@
+"""Extension point: follow-up within 7 days of a crisis.
+
+The figure needs to know when a person was seen again after a crisis (a crisis-team visit, an
+outpatient appointment kept, a referral completed). Those facts belong to the referral domain, which
+provides them by implementing :class:`FollowUpSource` and installing it on the application::
+
+    app.state.outcomes_follow_up = ReferralFollowUps()
+
+Until a source is installed the dashboard reports the figure as not available.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from sqlalchemy.orm import Session
+
+FOLLOW_UP_DAYS = 7
+STATE_ATTRIBUTE = "outcomes_follow_up"
+
+
+class FollowUpSource(Protocol):
+    """Where follow-up contacts come from."""
+
+    #: What counts as a follow-up, in a sentence the dashboard shows beside the figure.
+    definition: str
+
+    def follow_ups(
+        self, session: Session, patient_ids: Sequence[str], start: float, end: float
+    ) -> list[tuple[str, float]]:
+        """(Patient id, epoch seconds) of every follow-up contact of ``patient_ids`` that happened
+        in ``[start, end)``. Ids are Patient record ids; the dashboard joins them into persons."""
+        ...
+
+
+def installed(state: Any) -> FollowUpSource | None:
+    """The follow-up source installed on an application's state, if any."""
+    source = getattr(state, STATE_ATTRIBUTE, None)
+    return source if source is not None and hasattr(source, "follow_ups") else None

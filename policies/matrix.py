@@ -33,6 +33,7 @@ ROLES = (
     "facility_system",
     "bha_auditor",
     "gateway_admin",
+    "program_reader",
     "web_console",
 )
 ROLE_AGENCY = {

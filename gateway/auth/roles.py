@@ -14,6 +14,7 @@ PERSON_ROLES = frozenset(
         "facility_intake",
         "bha_auditor",
         "gateway_admin",
+        "program_reader",  # police command, city council: program reports (aggregates) only
     }
 )
 SYSTEM_ROLES = frozenset(
@@ -48,5 +49,6 @@ DEFAULT_PURPOSE = {
     "bha_system": "TREAT",
     "bha_auditor": "HOPERAT",
     "gateway_admin": "HOPERAT",
+    "program_reader": "HOPERAT",
     "web_console": "TREAT",
 }

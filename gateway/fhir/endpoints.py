@@ -169,6 +169,7 @@ async def transaction(request: Request, caller: Caller = Depends(get_caller)) ->
         BundleProcessor.prepare(bundle, lambda m, t: hooks.prepare(request.app.state, m, t))
         with audited(request, caller) as session:
             w = _writer(request, session, caller)
+            w.bundle = True
             svc = w.service
             proc = BundleProcessor(
                 svc,

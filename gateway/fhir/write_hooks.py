@@ -69,6 +69,7 @@ class WriteContext:
     service: ResourceService  # the request's service (sharing guard, authorship, labels)
     state: Any  # ``app.state`` (settings, the packages' own contexts)
     response_headers: dict[str, str] = field(default_factory=dict)
+    bundle: bool = False  # the write is an entry of a batch or transaction Bundle
 
 
 class WriteHook:

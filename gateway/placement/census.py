@@ -9,7 +9,9 @@ as a new version through :class:`~gateway.fhir.service.ResourceService` in the c
 3. a SANER-style ``MeasureReport``: :func:`apply_measure_report` (see :mod:`census_measure`).
 
 :func:`after_write` is the one hook for the FHIR write path. A census is *stale* when it is older
-than the unit's cadence, undated, or missing: :func:`is_stale`.
+than the unit's cadence, undated, or missing: :func:`is_stale`. Every census stored resets the
+workflow's free-bed counter of the unit (:func:`reconcile`, which keeps beds reserved since the
+report out of it).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import orjson
 
 from gateway.fhir.errors import InvalidRequest, Issue
 from gateway.fhir.service import ResourceService, Stored
-from gateway.placement import directory, directory_write
+from gateway.placement import directory, directory_write, workflow_beds
 from gateway.placement import profiles as p
 from gateway.placement.census_measure import BedCount, count_beds, measure_report_counts
 from gateway.placement.directory import Census, Resource
@@ -85,8 +87,26 @@ def set_unit_census(
     if cadence_seconds is not None:
         urls.add(p.CENSUS_CADENCE)
         new.append(directory_write.cadence_extension(cadence_seconds))
-    return svc.update(
+    stored = svc.update(
         "HealthcareService", unit_id, directory_write.replace_extensions(doc, urls, new)
+    )
+    reconcile(svc.session, orjson.loads(stored.content or "{}"), now)
+    return stored
+
+
+def reconcile(session: Any, unit: Resource, now: float | None = None) -> int | None:
+    """Reset the unit's free-bed counter from the census it now carries (None: no census).
+
+    The counter is what acceptances reserve from; see :mod:`gateway.placement.workflow_beds`.
+    """
+    found = directory.read_criteria(unit).census
+    org = directory.facility_id(unit)
+    if found is None or org is None or not unit.get("id"):
+        return None
+    now = time.time() if now is None else now
+    reported_at = found.as_of if found.as_of is not None else now
+    return workflow_beds.reconcile_census(
+        session, str(unit["id"]), org, found.free, reported_at, now
     )
 
 

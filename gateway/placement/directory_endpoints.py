@@ -24,6 +24,7 @@ from gateway.auth.schemas import Caller
 from gateway.placement import census, directory, directory_write
 from gateway.placement.census_endpoints import router as census_router
 from gateway.placement.census_endpoints import service
+from gateway.placement.fhir_hooks import install_census_hooks
 from gateway.placement.match_endpoints import router as match_router
 
 router = APIRouter(prefix="/placement")
@@ -154,6 +155,7 @@ def install(app: FastAPI) -> None:
     added = app.router.routes[before:]
     del app.router.routes[before:]
     app.router.routes[:0] = added
+    install_census_hooks(app)  # FHIR writes of units, bed Locations and MeasureReports
     inner = app.router.lifespan_context
 
     @asynccontextmanager

@@ -68,12 +68,14 @@ class WorkflowBase:
         out: Resource = orjson.loads(stored.content or "{}")
         return out
 
-    def create(self, doc: Resource, *, author: str | None = None) -> Resource:
+    def create(
+        self, doc: Resource, *, author: str | None = None, rid: str | None = None
+    ) -> Resource:
         """Create ``doc``; ``author``: the agency it is written for (``meta.source``, which the
-        sharing rules read as the resource's owner)."""
+        sharing rules read as the resource's owner); ``rid``: an id a transaction assigned."""
         if author is not None:
             doc = {**doc, "meta": {**(doc.get("meta") or {}), "source": agency_uri(author)}}
-        stored = self.svc.create(doc["resourceType"], doc)
+        stored = self.svc.create(doc["resourceType"], doc, rid=rid)
         out: Resource = orjson.loads(stored.content or "{}")
         return out
 
@@ -126,13 +128,16 @@ class WorkflowBase:
         service_request: Resource,
         *,
         task: Resource | None = None,
+        task_id: str | None = None,
         near: tuple[float, float] | None = None,
         n: int | None = None,
     ) -> Opened:
         """Store the request (ServiceRequest + parent Task) and ask the first candidates."""
         agency = requester_agency(caller)
         sr = self._service_request(agency, service_request)
-        parent = self.create(codes.parent_task(task, sr, agency, self.now), author=agency)
+        parent = self.create(
+            codes.parent_task(task, sr, agency, self.now), author=agency, rid=task_id
+        )
         patient, coverages = self.related(sr)
         profile = profile_of(sr, patient, coverages, self.now)
         hold = codes.extension_value(sr, codes.HOLD_EXPIRES_EXT)
@@ -182,7 +187,9 @@ class WorkflowBase:
         if rid and self.svc.repo.live_exists([("ServiceRequest", str(rid))]):
             # Stored already (the FHIR-native path): used as stored, and only by its requester.
             stored = self.read("ServiceRequest", str(rid))
-            if codes.ref_id(stored.get("requester"), "Organization") != agency:
+            named = codes.ref_id(stored.get("requester"), "Organization")
+            written_by = (stored.get("meta") or {}).get("source")
+            if named != agency and (named is not None or written_by != agency_uri(agency)):
                 raise Forbidden(
                     f"ServiceRequest/{rid} was not requested by your agency",
                     expression="ServiceRequest.requester",

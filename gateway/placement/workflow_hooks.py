@@ -65,9 +65,11 @@ def _opens_request(wf: PlacementWorkflow, body: Any) -> bool:
 
 
 def on_task_create(
-    session: Session, ctx: PlacementContext, caller: Caller, body: Any
+    session: Session, ctx: PlacementContext, caller: Caller, body: Any, rid: str | None = None
 ) -> Stored | None:
-    """Open a placement request from a FHIR-created parent Task; refuse hand-made child Tasks."""
+    """Open a placement request from a FHIR-created parent Task; refuse hand-made child Tasks.
+
+    ``rid``: the id a transaction Bundle assigned to the Task (the parent is stored under it)."""
     wf = PlacementWorkflow(session, ctx)
     if isinstance(body, dict):
         for part in body.get("partOf") or []:
@@ -79,7 +81,7 @@ def on_task_create(
                 )
     if not _opens_request(wf, body):
         return None
-    opened = wf.open_from_task(caller, body)
+    opened = wf.open_from_task(caller, body, task_id=rid)
     return _stored(wf, opened.parent, created=True)
 
 

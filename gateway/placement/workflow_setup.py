@@ -3,7 +3,7 @@
 What ``create_app`` needs (the lead adds it there; tests call :func:`install` on a built app)::
 
     from gateway.placement.workflow_setup import install, workers
-    install(app, candidates=matcher)        # app.state.placement + the /placement and /notify routers
+    install(app, candidates=matcher)        # app.state.placement, /placement and /notify, write hooks
     # in the lifespan:
     running = workers(app); [w.start() for w in running]; yield; [await w.stop() for w in running]
 """
@@ -13,8 +13,10 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.notify.endpoints import router as notify_router
+from gateway.notify.fhir_hooks import install_subscription_hooks
 from gateway.notify.worker import PeriodicWorker, notify_worker
 from gateway.placement.escalation import placement_worker
+from gateway.placement.fhir_hooks import install_task_hooks
 from gateway.placement.workflow_endpoints import router as placement_router
 from gateway.placement.workflow_types import (
     CandidateFinder,
@@ -44,6 +46,8 @@ def install(
         labeller=getattr(state, "labeller", None),
     )
     state.placement = ctx
+    install_task_hooks(app)  # FHIR writes of placement Tasks go through the workflow
+    install_subscription_hooks(app)  # POST /fhir/Subscription as POST /notify/subscriptions
     if routers:
         app.include_router(placement_router)
         app.include_router(notify_router)

@@ -150,8 +150,11 @@ class PlacementWorkflow(RequestMoves):
         return written
 
     # ---- named actions (POST /placement/...) -------------------------------------------------
-    def open_from_task(self, caller: Caller, task: Resource) -> Opened:
-        """A parent Task created over FHIR (its ServiceRequest already stored) opens a request."""
+    def open_from_task(
+        self, caller: Caller, task: Resource, *, task_id: str | None = None
+    ) -> Opened:
+        """A parent Task created over FHIR (its ServiceRequest already stored) opens a request;
+        ``task_id``: the id a transaction Bundle assigned to the Task."""
         agency = requester_agency(caller)
         sr_id = codes.ref_id(task.get("focus"), "ServiceRequest")
         if sr_id is None:
@@ -163,7 +166,7 @@ class PlacementWorkflow(RequestMoves):
         sr = self.read("ServiceRequest", sr_id)
         if codes.ref_id(task.get("requester"), "Organization") not in (None, agency):
             raise Forbidden("Task.requester must be your own agency's Organization")
-        return self.open_request(caller, sr, task=task)
+        return self.open_request(caller, sr, task=task, task_id=task_id)
 
     def offer_action(
         self,

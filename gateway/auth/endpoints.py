@@ -8,6 +8,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from gateway.audit.auth_trail import TOKEN_UNAVAILABLE, record_token
+from gateway.audit.errors import AuditUnavailable
 from gateway.auth.deps import get_caller
 from gateway.auth.schemas import Caller
 from gateway.auth.server import CURRENT_SESSION, GatewayRequest
@@ -81,12 +83,21 @@ async def token(request: Request) -> JSONResponse:
     db = request.app.state.db
 
     def run() -> tuple[int, Any, list[tuple[str, str]]]:
-        with db.unit_of_work() as session:
-            reset = CURRENT_SESSION.set(session)
-            try:
-                return server.create_token_response(oauth_request)
-            finally:
-                CURRENT_SESSION.reset(reset)
+        answer: tuple[int, Any, list[tuple[str, str]]] | None = None
+        try:
+            with db.unit_of_work() as session:
+                reset = CURRENT_SESSION.set(session)
+                try:
+                    answer = server.create_token_response(oauth_request)
+                finally:
+                    CURRENT_SESSION.reset(reset)
+                # Issued or refused, the request is recorded with it (ITI-71); no event, no token.
+                record_token(request, session, form, answer[0], answer[1])
+                return answer
+        except AuditUnavailable:
+            if answer is not None and answer[0] != 200:
+                return answer  # a refusal stands; the audit failure is logged
+            return 503, dict(TOKEN_UNAVAILABLE), [("Retry-After", "5")]
 
     status, body, headers = await run_in_threadpool(run)
     return JSONResponse(body, status_code=status, headers={**dict(headers), **_NO_STORE})

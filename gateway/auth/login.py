@@ -17,6 +17,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from gateway.audit.auth_trail import LOGIN_UNAVAILABLE, login_context, record_login, record_logout
+from gateway.audit.errors import AuditUnavailable
+from gateway.audit.log import get_audit_log
 from gateway.auth.passwords import verify_password
 from gateway.auth.repository import AuthRepository
 from gateway.auth.server import CURRENT_SESSION, GatewayRequest
@@ -24,6 +27,7 @@ from gateway.db.tables_auth import LoginSessionRow, UserRow
 
 router = APIRouter()
 SESSION_COOKIE = "gw_session"
+LOCKED = "too many failed sign-ins: this account is locked for a while; try later or ask an administrator"
 CSRF_COOKIE = "gw_csrf"
 _AUTHORIZE_PARAMS = (
     "response_type",
@@ -172,7 +176,17 @@ async def login(request: Request) -> Response:
     oauth_request = GatewayRequest("POST", str(request.url), dict(request.headers), params, {})
 
     def run() -> tuple[Response | None, str | None]:
+        try:
+            return attempt()
+        except AuditUnavailable:
+            # Nothing happened: no session, no code, no counted failure (and no hint whether the
+            # password was right). The page says why.
+            return None, LOGIN_UNAVAILABLE
+
+    def attempt() -> tuple[Response | None, str | None]:
         now = time.time()
+        audit = get_audit_log(app.state)
+        client_id = params.get("client_id")
         with app.state.db.unit_of_work() as session:
             repo = AuthRepository(session)
             token = CURRENT_SESSION.set(session)
@@ -185,23 +199,39 @@ async def login(request: Request) -> Response:
             finally:
                 CURRENT_SESSION.reset(token)
             user = repo.user(username)
+            ctx = login_context(
+                request,
+                client_id=client_id,
+                username=user.username if user is not None else None,
+                agency=user.agency_id if user is not None else None,
+                role=user.role if user is not None else None,
+            )
             if user is not None and user.locked_until > now:
                 verify_password(None, password)  # same cost as a real check
-                return (
-                    None,
-                    "too many failed sign-ins: this account is locked for a while; try later or ask an administrator",
-                )
+                record_login(audit, session, ctx, success=False, reason="the account is locked")
+                return None, LOCKED
             if (
                 user is None
                 or not user.enabled
                 or not verify_password(user.password_hash, password)
             ):
+                locked = None
                 if user is not None:
                     user.failed_logins += 1
                     if user.failed_logins >= settings.login_max_failures:
                         user.locked_until = now + settings.login_lockout_minutes * 60
                         user.failed_logins = 0
+                        locked = (
+                            f"locked for {settings.login_lockout_minutes} minutes after "
+                            f"{settings.login_max_failures} failed sign-ins"
+                        )
                     repo.add(user)
+                reason = (
+                    "unknown username"
+                    if user is None
+                    else ("the account is disabled" if not user.enabled else "wrong password")
+                )
+                record_login(audit, session, ctx, success=False, reason=reason, locked=locked)
                 return None, "wrong username or password"
             user.failed_logins, user.locked_until = 0, 0.0
             repo.add(user)
@@ -211,6 +241,7 @@ async def login(request: Request) -> Response:
                     id=session_id, username=user.username, created_at=now, last_seen=now
                 )
             )
+            record_login(audit, session, ctx, success=True)
             token = CURRENT_SESSION.set(session)
             try:
                 response = _to_response(
@@ -225,7 +256,8 @@ async def login(request: Request) -> Response:
     response, detail = await run_in_threadpool(run)
     if response is None:
         csrf = secrets.token_urlsafe(24)
-        page = _page(params, csrf, message=detail or "", username=username, status=401)
+        status = 503 if detail == LOGIN_UNAVAILABLE else 401
+        page = _page(params, csrf, message=detail or "", username=username, status=status)
         _set_cookie(page, request, CSRF_COOKIE, csrf, 900)
         return page
     if detail:
@@ -239,8 +271,26 @@ async def logout(request: Request) -> Response:
     if session_id:
 
         def run() -> None:
-            with request.app.state.db.unit_of_work() as session:
-                AuthRepository(session).drop_session(session_id)
+            db = request.app.state.db
+            try:
+                with db.unit_of_work() as session:
+                    repo = AuthRepository(session)
+                    row = repo.session_row(session_id)
+                    user = repo.user(row.username) if row is not None else None
+                    repo.drop_session(session_id)
+                    if user is not None:
+                        ctx = login_context(
+                            request,
+                            client_id=None,
+                            username=user.username,
+                            agency=user.agency_id,
+                            role=user.role,
+                        )
+                        record_logout(get_audit_log(request.app.state), session, ctx)
+            except AuditUnavailable:
+                # Signing out must always work: end the session even though it goes unrecorded.
+                with db.unit_of_work() as session:
+                    AuthRepository(session).drop_session(session_id)
 
         await run_in_threadpool(run)
     response = HTMLResponse("<!doctype html><title>Signed out</title><p>You are signed out.</p>")

@@ -63,3 +63,36 @@ def tamper(db: Database, sql: str, **params: Any) -> None:
     """Execute ``sql`` against the audit tables with the protections bypassed, and commit."""
     with db.unit_of_work() as session, triggers_off(session):
         session.execute(text(sql), params)
+
+
+_PG_DOWN = (
+    "CREATE FUNCTION test_audit_down() RETURNS trigger LANGUAGE plpgsql AS "
+    "$$ BEGIN RAISE EXCEPTION 'audit storage unavailable'; END $$",
+    "CREATE TRIGGER test_audit_down BEFORE INSERT ON audit_leaf "
+    "FOR EACH ROW EXECUTE FUNCTION test_audit_down()",
+)
+_PG_UP = (
+    "DROP TRIGGER IF EXISTS test_audit_down ON audit_leaf",
+    "DROP FUNCTION IF EXISTS test_audit_down()",
+)
+_SQLITE_DOWN = (
+    "CREATE TRIGGER test_audit_down BEFORE INSERT ON audit_leaf "
+    "BEGIN SELECT RAISE(ABORT, 'audit storage unavailable'); END",
+)
+_SQLITE_UP = ("DROP TRIGGER IF EXISTS test_audit_down",)
+
+
+@contextmanager
+def audit_down(db: Database) -> Iterator[None]:
+    """Make the database itself refuse every audit append (a trigger raising on INSERT), the way a
+    full disk or a revoked grant would, until the block ends."""
+    postgres = db.engine.dialect.name == "postgresql"
+    with db.unit_of_work() as session:
+        for sql in _PG_DOWN if postgres else _SQLITE_DOWN:
+            session.execute(text(sql))
+    try:
+        yield
+    finally:
+        with db.unit_of_work() as session:
+            for sql in _PG_UP if postgres else _SQLITE_UP:
+                session.execute(text(sql))

@@ -9,6 +9,15 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from gateway.audit.auth_trail import (
+    Action,
+    cli_context,
+    record_change,
+    record_refused_change,
+)
+from gateway.audit.errors import AuditUnavailable
+from gateway.audit.log import AuditLog
+from gateway.audit.security import ConfigChange
 from gateway.auth.keys import KeyStore
 from gateway.auth.registry import Registry
 from gateway.db.session import Database
@@ -26,13 +35,31 @@ DatabaseUrl = Annotated[
 ]
 
 
-def _with_registry(database_url: str | None, fn: Callable[[Registry], T]) -> T:
+Change = tuple[ConfigChange, str, Action, str | None]  # what, which one, C/U/D, detail
+
+
+def _with_registry(
+    database_url: str | None, fn: Callable[[Registry], T], change: Change | None = None
+) -> T:
+    """Run ``fn`` in one unit of work; a ``change`` is recorded in the audit log in the same one
+    (no event, no change), and a refused change is recorded on its own."""
     settings = load_settings().with_overrides(database_url=database_url)
     db = Database(settings.database_url, pool_size=1)
+    audit = AuditLog.from_settings(settings) if change is not None else None
+    ctx = cli_context()
     try:
         with db.unit_of_work() as session:
-            return fn(Registry(session))
+            out = fn(Registry(session))
+            if audit is not None and change is not None:
+                kind, target, action, detail = change
+                record_change(audit, session, ctx, kind, target, action, detail=detail)
+            return out
     except FhirError as exc:
+        if audit is not None and change is not None and not isinstance(exc, AuditUnavailable):
+            kind, target, action, _ = change
+            record_refused_change(
+                audit, db, ctx, kind, target, action, status=exc.status, reason=exc.diagnostics
+            )
         typer.echo(f"error: {exc.diagnostics}", err=True)
         raise typer.Exit(code=2) from None
     finally:
@@ -55,7 +82,9 @@ def agencies_add(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Register an agency."""
-    _with_registry(database_url, lambda r: r.add_agency(id, kind, name))
+    _with_registry(
+        database_url, lambda r: r.add_agency(id, kind, name), ("agency", id, "C", f"kind {kind}")
+    )
     typer.echo(f"agency {id} registered")
 
 
@@ -99,6 +128,7 @@ def clients_add(
         lambda r: r.add_client(
             client_id, agency, role, scope, jwks=jwks, jwks_url=jwks_url, purposes=purposes
         ),
+        ("client", client_id, "C", f"agency {agency}, role {role}, scope {scope}"[:300]),
     )
     typer.echo(f"client {client_id} registered")
 
@@ -121,13 +151,20 @@ def clients_set_keys(
     """Replace a client's public keys (key rotation)."""
     jwks = _read_jwks(jwks_file) if jwks_file else None
     _with_registry(
-        database_url, lambda r: r.set_client_keys(client_id, jwks=jwks, jwks_url=jwks_url)
+        database_url,
+        lambda r: r.set_client_keys(client_id, jwks=jwks, jwks_url=jwks_url),
+        ("client", client_id, "U", "keys replaced"),
     )
     typer.echo(f"client {client_id} keys replaced")
 
 
 def _toggle_client(client_id: str, enabled: bool, database_url: str | None) -> None:
-    _with_registry(database_url, lambda r: r.set_client_enabled(client_id, enabled))
+    state = "enabled" if enabled else "disabled"
+    _with_registry(
+        database_url,
+        lambda r: r.set_client_enabled(client_id, enabled),
+        ("client", client_id, "U", state),
+    )
     typer.echo(f"client {client_id} {'enabled' if enabled else 'disabled'}")
 
 
@@ -162,7 +199,11 @@ def users_add(
 ) -> None:
     """Register a person; the password is read from standard input."""
     password = _read_password()
-    _with_registry(database_url, lambda r: r.add_user(username, agency, role, password))
+    _with_registry(
+        database_url,
+        lambda r: r.add_user(username, agency, role, password),
+        ("user", username, "C", f"agency {agency}, role {role}"),
+    )
     typer.echo(f"user {username} registered")
 
 
@@ -181,7 +222,11 @@ def users_set_password(
 ) -> None:
     """Set a new password (read from standard input); clears any lockout."""
     password = _read_password()
-    _with_registry(database_url, lambda r: r.set_password(username, password))
+    _with_registry(
+        database_url,
+        lambda r: r.set_password(username, password),
+        ("user", username, "U", "password changed"),
+    )
     typer.echo(f"password of {username} changed")
 
 
@@ -190,7 +235,11 @@ def users_disable(
     username: Annotated[str, typer.Option("--username")], database_url: DatabaseUrl = None
 ) -> None:
     """Stop a person from signing in."""
-    _with_registry(database_url, lambda r: r.set_user_enabled(username, False))
+    _with_registry(
+        database_url,
+        lambda r: r.set_user_enabled(username, False),
+        ("user", username, "U", "disabled"),
+    )
     typer.echo(f"user {username} disabled")
 
 
@@ -199,16 +248,50 @@ def users_enable(
     username: Annotated[str, typer.Option("--username")], database_url: DatabaseUrl = None
 ) -> None:
     """Allow a disabled or locked-out person again."""
-    _with_registry(database_url, lambda r: r.set_user_enabled(username, True))
+    _with_registry(
+        database_url,
+        lambda r: r.set_user_enabled(username, True),
+        ("user", username, "U", "enabled"),
+    )
     typer.echo(f"user {username} enabled")
 
 
 @keys.command("rotate")
-def keys_rotate() -> None:
-    """Start signing with a new key; the old one keeps verifying tokens already issued."""
-    store = KeyStore(load_settings().key_dir)
+def keys_rotate(database_url: DatabaseUrl = None) -> None:
+    """Start signing with a new key; the old one keeps verifying tokens already issued.
+
+    The rotation is recorded in the audit log (DCM 110129); if it cannot be, the new key is
+    withdrawn and the command fails."""
+    settings = load_settings().with_overrides(database_url=database_url)
+    store = KeyStore(settings.key_dir)
     store.load()
-    kid = store.rotate()
+    db = Database(settings.database_url, pool_size=1)
+    kid: str | None = None
+    try:
+        with db.unit_of_work() as session:
+            kid = store.rotate()
+            detail = "token-signing key rotated"
+            record_change(
+                AuditLog.from_settings(settings),
+                session,
+                cli_context(),
+                "key",
+                kid,
+                "C",
+                detail=detail,
+            )
+    except Exception as exc:  # no record, no rotation: withdraw the new key
+        if kid is not None:
+            for path in settings.key_dir.glob(f"*-{kid}.pem"):
+                path.unlink(missing_ok=True)
+        typer.echo(
+            f"error: the rotation could not be recorded in the audit log ({type(exc).__name__}); "
+            "the key was not rotated",
+            err=True,
+        )
+        raise typer.Exit(code=1) from None
+    finally:
+        db.dispose()
     typer.echo(f"now signing with key {kid}")
 
 

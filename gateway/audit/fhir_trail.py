@@ -5,6 +5,7 @@ policies and consents that decided. Refusals are recorded in a unit of work of t
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 from fastapi import Request
@@ -14,6 +15,7 @@ from gateway.audit.codes import outcome_for_status
 from gateway.audit.context import audit_context
 from gateway.audit.log import get_audit_log
 from gateway.auth.schemas import Caller
+from policies.btg import AUDIT_BTG as BTG_AUDIT
 
 log = logging.getLogger("gateway.audit")
 
@@ -51,6 +53,30 @@ def record_access(
         consents=consents,
     )
     audit.append(session, event)
+    glass = _broke_glass(request)
+    if glass:  # break-the-glass started: a security alert of its own, queued for review
+        # The purpose of this access is break-the-glass, whatever else the token holds.
+        ctx = replace(audit_context(request, caller), purposes=("BTG",))
+        reason = getattr(getattr(request.state, "guard", None), "btg_reason", None)
+        btg_policies = sorted({p for d in glass for p in d.decision.policy_ids})
+        event = audit.events.break_glass(
+            ctx,
+            patients=sorted({f"Patient/{d.patient}" for d in glass if d.patient}),
+            reason=reason,
+            resources=list(dict.fromkeys(f"{d.rtype}/{d.rid}" for d in glass if d.rid)),
+            policies=btg_policies,
+        )
+        audit.append(session, event)
+
+
+def _broke_glass(request: Request) -> list[Any]:
+    """The decisions of this request that break-the-glass allowed (policies.btg audit kind)."""
+    guard = getattr(request.state, "guard", None)
+    return [
+        d
+        for d in getattr(guard, "decisions", []) or []
+        if d.decision.allowed and BTG_AUDIT in d.decision.obligations.audit_events
+    ]
 
 
 def record_refusal(request: Request, status: int, interaction: str, reason: str) -> None:

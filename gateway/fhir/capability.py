@@ -10,7 +10,7 @@ from typing import Any
 
 from gateway import __version__
 from gateway.fhir.model import FHIR_VERSION, SUPPORTED_TYPES
-from gateway.fhir.search_params import params_for
+from gateway.fhir.search_params import CUSTOM_PARAMS, params_for
 from gateway.settings import Settings
 
 _INTERACTIONS = (
@@ -26,10 +26,23 @@ _INTERACTIONS = (
 )
 
 
+# Written by the gateway only (gateway.audit): never created, changed or deleted through the API.
+_READ_ONLY = {"AuditEvent"}
+_READ_INTERACTIONS = ("read", "vread", "history-instance", "history-type", "search-type")
+
+
+def _search_param(rtype: str, name: str, type_: str) -> dict[str, Any]:
+    entry = {"name": name, "type": "special" if name == "near" else type_}
+    documentation = CUSTOM_PARAMS.get(rtype, {}).get(name)
+    if documentation:
+        entry["documentation"] = documentation
+    return entry
+
+
 def _resource(rtype: str) -> dict[str, Any]:
     params = params_for(rtype)
     refs = sorted(name for name, p in params.items() if p.type == "reference")
-    return {
+    entry: dict[str, Any] = {
         "type": rtype,
         "interaction": [{"code": code} for code in _INTERACTIONS],
         "versioning": "versioned-update",
@@ -42,11 +55,18 @@ def _resource(rtype: str) -> dict[str, Any]:
         "referencePolicy": ["literal", "enforced", "local"],
         "searchInclude": ["*", *(f"{rtype}:{name}" for name in refs)],
         "searchRevInclude": [],
-        "searchParam": [
-            {"name": name, "type": "special" if name == "near" else p.type}
-            for name, p in sorted(params.items())
-        ],
+        "searchParam": [_search_param(rtype, n, p.type) for n, p in sorted(params.items())],
     }
+    if rtype in _READ_ONLY:
+        entry.update(
+            interaction=[{"code": code} for code in _READ_INTERACTIONS],
+            versioning="versioned",
+            updateCreate=False,
+            conditionalCreate=False,
+            conditionalUpdate=False,
+            conditionalDelete="not-supported",
+        )
+    return entry
 
 
 @cache

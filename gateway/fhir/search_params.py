@@ -972,6 +972,9 @@ PARAMS: dict[str, dict[str, SearchParam]] = {
     "AuditEvent": _index(
         SearchParam("action", "token", ("action",)),
         SearchParam("address", "string", ("agent.network.address",)),
+        # Gateway parameters for auditors (not in R4; documented in CUSTOM_PARAMS below): the
+        # agency is the only agent whose ``who`` is an Organization reference (v3 RESP).
+        SearchParam("agency", "reference", ("agent.who",), ("Organization",)),
         SearchParam(
             "agent",
             "reference",
@@ -996,6 +999,7 @@ PARAMS: dict[str, dict[str, SearchParam]] = {
         SearchParam("outcome", "token", ("outcome",)),
         SearchParam("patient", "reference", ("agent.who", "entity.what"), ("Patient",)),
         SearchParam("policy", "uri", ("agent.policy",)),
+        SearchParam("purpose", "token", ("purposeOfEvent", "agent.purposeOfUse")),
         SearchParam("site", "token", ("source.site",)),
         SearchParam(
             "source",
@@ -1013,6 +1017,17 @@ PARAMS: dict[str, dict[str, SearchParam]] = {
         SearchParam("subtype", "token", ("subtype",)),
         SearchParam("type", "token", ("type",)),
     ),
+}
+
+
+# Parameters the gateway adds to R4's, with what the CapabilityStatement says about them.
+CUSTOM_PARAMS: dict[str, dict[str, str]] = {
+    "AuditEvent": {
+        "agency": "The agency the acting client or person belongs to (the agent of type "
+        "v3-ParticipationType#RESP, who = Organization/<agency id>); a bare agency id works.",
+        "purpose": "The purpose of use (v3-ActReason) of the event (purposeOfEvent) or of its "
+        "requesting agent (agent.purposeOfUse), e.g. HLEGAL, TREAT, BTG.",
+    },
 }
 
 

@@ -38,8 +38,11 @@ from gateway.placement.directory_endpoints import install as install_placement_d
 from gateway.placement.workflow_matcher import MatcherCandidates
 from gateway.placement.workflow_setup import install as install_placement_workflow
 from gateway.placement.workflow_setup import workers as placement_workers
+from gateway.referral.setup import install as install_referrals
+from gateway.referral.setup import worker as referral_worker
 from gateway.settings import Settings, load_settings
 from gateway.sharing.guard import SharingGuard
+from gateway.web import install as install_console
 from policies.agreements import AgreementSet
 from policies.engine import default_engine
 from policies.labelling import label
@@ -134,6 +137,7 @@ def create_app(
         mllp = await start_mllp(app) if settings.mllp_port else None
         # Notification delivery and placement timers: safe in every replica (claims are row locks).
         running = placement_workers(app) if background_workers else []
+        running += [referral_worker(app)] if background_workers else []  # referral timers
         for worker in running:
             worker.start()
         # Audit sequencing and scheduled checkpoints (serialised in the database across replicas).
@@ -184,5 +188,7 @@ def create_app(
         app
     )  # directory, census and $match, ahead of the generic FHIR routes
     install_placement_workflow(app, candidates=MatcherCandidates(app))  # /placement, /notify
+    install_referrals(app)  # /referrals and the FHIR write hooks of referral Tasks
+    install_console(app)  # /console: the web console and its static assets
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     return app

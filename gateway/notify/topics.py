@@ -19,6 +19,9 @@ TOPIC_PREFIX = "urn:crisis-exchange:subscription-topic:"
 
 NEW_PLACEMENT_TASK = "new-placement-task"
 PLACEMENT_STATUS = "placement-status"
+NEW_REFERRAL_TASK = "new-referral-task"
+REFERRAL_STATUS = "referral-status"
+REFERRAL_ESCALATION = "referral-escalation"
 
 # topic name → (what it carries, the Task search parameter that names the subscriber's agency)
 TOPICS: dict[str, tuple[str, str]] = {
@@ -30,6 +33,21 @@ TOPICS: dict[str, tuple[str, str]] = {
         "placement requests made by the subscribing agency: status changes of the request and of "
         "each facility's answer, escalations and involuntary-hold alerts",
         "requester",
+    ),
+    NEW_REFERRAL_TASK: (
+        "referral Tasks the subscribing organisation receives: routed to it (or, for a team off "
+        "duty, at the start of its next shift) and every later change",
+        "owner",
+    ),
+    REFERRAL_STATUS: (
+        "referrals made by the subscribing agency: routing and every step of the receiver "
+        "(received, accepted or rejected, appointment booked, completed with an outcome)",
+        "requester",
+    ),
+    REFERRAL_ESCALATION: (
+        "referrals the subscribing organisation left unanswered past their urgency's time limit "
+        "(for its supervisors)",
+        "owner",
     ),
 }
 

@@ -1,5 +1,9 @@
 """The facts sharing decisions need from the store (the policy layer never looks anything up):
-which patients an agency serves, a patient's consents, and a facility's placement requests."""
+which patients an agency serves, a patient's consents, and a facility's placement requests.
+
+An agency also serves a patient it receives a referral about (relation ``referral``) from routing
+until the referral is rejected or cancelled, whether the referral Task is owned by the
+organisation or by one of its team queues (``gateway/referral``)."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import Session
 
 from gateway.db.tables import ReferenceIndex, ResourceRow, TokenIndex
+from gateway.db.tables_referral import ReferralRow
 from gateway.sharing.profile import agency_uri
 
 R = ResourceRow.__table__  # type: ignore[attr-defined]
@@ -28,14 +33,17 @@ RELATION_OF = {
     "Task": "placement",
 }
 ACCEPTED = frozenset({"accepted", "in-progress", "completed"})
+REFERRAL_ENDED = ("rejected", "cancelled")  # a receiver no longer serves the patient
 
 
 def patient_of(resource: dict[str, Any]) -> str | None:
     """The Patient id a resource is about (itself for a Patient)."""
     if resource.get("resourceType") == "Patient":
         return str(resource.get("id")) if resource.get("id") else None
-    for key in ("subject", "patient", "for", "beneficiary"):
-        ref = resource.get(key)
+    refs = [resource.get(key) for key in ("subject", "patient", "for", "beneficiary")]
+    if resource.get("resourceType") == "Appointment":  # a referral's booking: the patient attends
+        refs += [p.get("actor") for p in resource.get("participant") or [] if isinstance(p, dict)]
+    for ref in refs:
         if isinstance(ref, dict) and isinstance(ref.get("reference"), str):
             target = ref["reference"]
             if target.startswith("Patient/"):
@@ -94,7 +102,12 @@ class FactsRepository:
                 )
             ),
         )
-        return linked.union(held)
+        referred = select(ReferralRow.patient_id).where(
+            ReferralRow.receiver == agency,
+            ReferralRow.patient_id.is_not(None),
+            ReferralRow.state.notin_(REFERRAL_ENDED),
+        )
+        return linked.union(held, referred)
 
     def relations(self, agency: str | None, patient: str | None) -> frozenset[str]:
         if not agency or not patient:
@@ -124,6 +137,15 @@ class FactsRepository:
         ).first()
         if held is not None:
             found.add("record")
+        referred = self.session.execute(
+            select(ReferralRow.pk).where(
+                ReferralRow.patient_id == patient,
+                ReferralRow.receiver == agency,
+                ReferralRow.state.notin_(REFERRAL_ENDED),
+            )
+        ).first()
+        if referred is not None:
+            found.add("referral")
         return frozenset(found)
 
     def consents(self, patient: str | None) -> list[dict[str, Any]]:

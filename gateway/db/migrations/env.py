@@ -9,7 +9,8 @@ import gateway.db.tables
 import gateway.db.tables_audit
 import gateway.db.tables_auth
 import gateway.db.tables_ingest
-import gateway.db.tables_placement  # noqa: F401
+import gateway.db.tables_placement
+import gateway.db.tables_referral  # noqa: F401
 from gateway.db.engine import make_engine
 
 config = context.config

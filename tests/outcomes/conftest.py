@@ -1,0 +1,56 @@
+"""One quarter of program data per backend, loaded once through the real ingest and placement
+paths, and an app serving it (sharing rules and audit on)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from gateway.app import create_app
+from gateway.auth.keys import KeyStore
+from gateway.db.session import Database
+from gateway.placement.workflow_setup import install
+from gateway.placement.workflow_types import ManualClock
+from gateway.settings import Settings
+from tests.conftest import BASE_URL
+from tests.outcomes import load
+from tests.outcomes.scenario import Scenario, build
+from tests.placement.workflow.conftest import CONFIG
+from tests.placement.workflow.support import FACILITIES, finder, seed
+from tests.support.databases import empty
+
+TARGET = 191  # Amarillo's yearly target
+
+
+@pytest.fixture(scope="module")
+def scenario() -> Scenario:
+    return build()
+
+
+@pytest.fixture(scope="module")
+def api(
+    database: Database, database_url: str, key_dir: Any, keystore: KeyStore, scenario: Scenario
+) -> Iterator[TestClient]:
+    """The app over a database holding the scenario (loaded once for the module)."""
+    empty(database)
+    seed(database, FACILITIES, beds=50)
+    settings = Settings(
+        database_url=database_url,
+        base_url=BASE_URL,
+        key_dir=key_dir,
+        people_served_target=TARGET,
+    )
+    app = create_app(settings, db=database, keys=keystore, background_workers=False)
+    clock = ManualClock(0.0)
+    install(
+        app, candidates=finder(FACILITIES, stale=frozenset({"unit-f2"})), config=CONFIG, clock=clock
+    )
+    with TestClient(app, raise_server_exceptions=False) as client:
+        load.load_police(client, scenario)
+        patients = load.load_hospital(client, scenario)
+        load.load_placements(client, scenario, clock, patients)
+        yield client
+    empty(database)

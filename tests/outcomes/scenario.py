@@ -1,0 +1,186 @@
+"""A quarter of a crisis program, written as plain facts the tests count from independently.
+
+Twenty people (P00-P19) have a police crisis call in January 2025; some are called on again, some
+go to the emergency department of hospital ``hosp-a`` the same day (one crisis, two agencies), and
+thirteen of those need a psychiatric bed. Four people (H0-H3) only ever reach the hospital. The police
+records are made by the ``police-rms`` generator (whose call mix follows the Toronto Police
+"Persons in Crisis" calls) and given these people and times; the hospital's are HL7 v2 ADT^A04.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+T = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+def at(day: float, hour: float = 0.0) -> datetime:
+    """``day`` days after 1 January 2025 (day 0), plus ``hour`` hours, UTC."""
+    return T + timedelta(days=day, hours=hour)
+
+
+@dataclass(frozen=True)
+class Person:
+    key: str
+    family: str
+    given: str
+    birth: str
+    sex: str
+    phone: str  # ten digits
+
+
+@dataclass(frozen=True)
+class Call:
+    """A police crisis call: the subject, when it was reported, and the officers' times."""
+
+    person: str
+    number: str
+    reported: datetime
+    dispatch_after: timedelta = timedelta(minutes=4)
+    on_scene_after: timedelta = timedelta(minutes=15)
+    cleared_after: timedelta | None = timedelta(hours=2)
+    officers: int = 2
+    person_id: bool = True  # the RMS master name index number is sent
+
+    @property
+    def dispatched(self) -> datetime:
+        return self.reported + self.dispatch_after
+
+    @property
+    def cleared(self) -> datetime | None:
+        return None if self.cleared_after is None else self.reported + self.cleared_after
+
+
+@dataclass(frozen=True)
+class Visit:
+    """An emergency department visit (HL7 v2 ADT^A04, PV1-2 = E)."""
+
+    person: str
+    number: str
+    admitted: datetime
+
+
+@dataclass(frozen=True)
+class Placement:
+    """A placement request and what the two facilities asked (f1, f2) answered, in seconds."""
+
+    person: str
+    created: datetime
+    f2_declines: str | None = None  # reason code, answered 10 minutes after the request
+    f1_declines: str | None = None  # reason code, answered 20 minutes after
+    f1_accepts_after: float | None = None
+
+
+FAMILIES = [
+    "Abernathy",
+    "Boateng",
+    "Castellanos",
+    "Dimitriou",
+    "Eriksen",
+    "Fitzgerald",
+    "Grzeszczak",
+    "Halvorsen",
+    "Iwasaki",
+    "Jankowski",
+    "Kowalczyk",
+    "Lindqvist",
+    "Marchetti",
+    "Nakamura",
+    "Oyelaran",
+    "Papadakis",
+    "Quintanilla",
+    "Rasmussen",
+    "Szczepanski",
+    "Tanaka",
+    "Underwood",
+    "Valdivia",
+    "Wojciechowski",
+    "Yamamoto",
+]
+GIVENS = [
+    "Aurelio",
+    "Bernadette",
+    "Cosimo",
+    "Delphine",
+    "Evander",
+    "Fenella",
+    "Gideon",
+    "Henrietta",
+    "Ignatius",
+    "Jacinta",
+    "Leopold",
+    "Marisol",
+    "Nathaniel",
+    "Ottoline",
+    "Percival",
+    "Rosalind",
+    "Sebastiano",
+    "Theodora",
+    "Ulysses",
+    "Valentina",
+    "Wilhelmina",
+    "Xavier",
+    "Yolanda",
+    "Zebulon",
+]
+
+
+def _person(i: int, key: str) -> Person:
+    birth = datetime(1960 + i, 1 + i % 12, 1 + (3 * i) % 27).date().isoformat()
+    return Person(key, FAMILIES[i], GIVENS[i], birth, ("male", "female")[i % 2], f"80655501{i:02d}")
+
+
+@dataclass
+class Scenario:
+    people: dict[str, Person] = field(default_factory=dict)
+    calls: list[Call] = field(default_factory=list)
+    visits: list[Visit] = field(default_factory=list)
+    placements: list[Placement] = field(default_factory=list)
+
+
+def build() -> Scenario:
+    s = Scenario()
+    for i in range(20):
+        s.people[f"P{i:02d}"] = _person(i, f"P{i:02d}")
+    for j in range(4):
+        s.people[f"H{j}"] = _person(20 + j, f"H{j}")
+    # Everyone's first call: P00 on 2 January, P01 on 3 January ... P19 on 21 January, 14:00.
+    for i in range(20):
+        s.calls.append(Call(f"P{i:02d}", f"C{i:02d}A", at(1 + i, 14)))
+    # Called on again: within 30 days (P00-P02), within 90 but not 30 days (P03-P05); the second
+    # record of P00 and P03 has no RMS person number (the identity match joins them).
+    for i, days in ((0, 10), (1, 12), (2, 20), (3, 45), (4, 45), (5, 60)):
+        s.calls.append(
+            Call(f"P{i:02d}", f"C{i:02d}B", at(1 + i + days, 9), person_id=i not in (0, 3))
+        )
+    # P10: a crisis in late March and another in April (after the quarter: a repeat all the same).
+    s.calls.append(Call("P10", "C10B", at(83, 22), cleared_after=timedelta(hours=3)))
+    s.calls.append(Call("P10", "C10C", at(100, 8)))
+    # P19's January call is still open (never cleared); P18's had three officers.
+    s.calls[19] = Call("P19", "C19A", at(20, 14), cleared_after=None)
+    s.calls[18] = Call("P18", "C18A", at(19, 14), officers=3, cleared_after=timedelta(hours=5))
+    # The emergency department the same day (3 h after the call: same crisis) for P06-P19.
+    for i in range(6, 20):
+        s.visits.append(Visit(f"P{i:02d}", f"V{i:02d}", at(1 + i, 17)))
+    # Hospital-only people: H0-H2 in February; H3 late on 31 December and again on 1 January
+    # (one crisis that began before the quarter).
+    for j in range(3):
+        s.visits.append(Visit(f"H{j}", f"VH{j}", at(40 + j, 11)))
+    s.visits.append(Visit("H3", "VH3A", at(-1, 20)))
+    s.visits.append(Visit("H3", "VH3B", at(0, 10)))
+    # Placement requests from the emergency department, 5 h after the call, for P06-P18.
+    reasons = ("no-bed", "payer", "acuity-too-high")
+    for n, i in enumerate(range(6, 19)):
+        created = at(1 + i, 19)
+        if n < 11:  # eleven placed by f1 after f2 declined
+            s.placements.append(
+                Placement(f"P{i:02d}", created, reasons[n % 3], None, 1800.0 + 600 * n)
+            )
+        else:  # two nobody would take
+            s.placements.append(Placement(f"P{i:02d}", created, "no-bed", "security"))
+    # February: H0 and H1 placed, H2 declined by both.
+    s.placements.append(Placement("H0", at(40, 13), "no-bed", None, 5400.0))
+    s.placements.append(Placement("H1", at(41, 13), "payer", None, 7200.0))
+    s.placements.append(Placement("H2", at(42, 13), "no-bed", "clinical-exclusion"))
+    return s

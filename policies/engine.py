@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -59,6 +59,9 @@ class PolicyInfo:
     order: int
     reason: str = ""
     refrain: str = ""
+    # Naming this policy would tell the caller the record is of a protected kind: "" (no),
+    # "sensitivity" (named only when no other policy refused) or "always" (never named).
+    discloses: str = ""
 
 
 class CedarKey(NamedTuple):
@@ -146,6 +149,7 @@ class PolicyEngine:
                 order=len(self._info),
                 reason=notes.get("reason", ""),
                 refrain=notes.get("refrain", ""),
+                discloses=notes.get("discloses", ""),
             )
 
     @property
@@ -291,6 +295,43 @@ class PolicyEngine:
             agreement_ids=facts.agreement_ids,
             reasons=tuple(r for i in outcome.policy_ids if (r := self._info[i].reason)),
         )
+
+    def outward(self, decision: Decision) -> Decision:
+        """The refusal as the caller may see it: without the policies that would tell the record is
+        of a protected kind, when other policies refused it too.
+
+        42 CFR 2.13(c) restricts acknowledging that a Part 2 record exists, and knowing that a
+        refused document is a psychotherapy note discloses as much; a caller that any other rule
+        refuses learns only that rule. Allowed decisions, and refusals only such a policy decided
+        (actionable: ask the patient for consent), are returned unchanged.
+        """
+        if decision.allowed:
+            return decision
+        plain = [i for i in decision.policy_ids if not self._discloses(i)]
+        if len(plain) == len(decision.policy_ids):
+            return decision
+        if not plain:
+            if not any(self._discloses(i) == "always" for i in decision.policy_ids):
+                return decision
+            plain = [DEFAULT_DENY]
+        return replace(
+            decision,
+            policy_ids=tuple(plain),
+            refusal_codes=tuple(
+                dict.fromkeys(self._info[i].refrain for i in plain if self._refrain(i))
+            ),
+            reasons=tuple(
+                dict.fromkeys(
+                    self._info[i].reason if i in self._info else DEFAULT_DENY_REASON for i in plain
+                )
+            ),
+        )
+
+    def _discloses(self, pid: str) -> str:
+        return self._info[pid].discloses if pid in self._info else ""
+
+    def _refrain(self, pid: str) -> bool:
+        return pid in self._info and bool(self._info[pid].refrain)
 
     def _deny(self, tried: Iterable[tuple[CedarOutcome, Facts]]) -> Decision:
         ids: list[str] = []

@@ -196,7 +196,11 @@ class ResourceService:
         if row.deleted or row.content is None:
             raise Gone(f"{rtype}/{rid} was deleted")
         self._check_version(row, rtype, rid, if_match)
-        patched = apply_patch(orjson.loads(row.content), operations)
+        current = orjson.loads(row.content)
+        # Decided before the patch runs: its "test" operations would otherwise probe a record the
+        # caller may not see (a failed test and a refusal must not be told apart).
+        self.guard.check_write("update", rtype, current)
+        patched = apply_patch(current, operations)
         if (
             not isinstance(patched, dict)
             or patched.get("resourceType") != rtype

@@ -22,6 +22,7 @@ from gateway.fhir.errors import Forbidden, Issue
 from gateway.sharing.facts import PATIENT_PARAMS, REF, TOK, FactsRepository, patient_of
 from gateway.sharing.profile import PARAM, WRITTEN, agency_uri, owner_of, parse_profile
 from policies.agreements import AgreementSet
+from policies.engine import default_engine
 from policies.model import AccessRequest, Decision, Principal
 from policies.pipeline import evaluate, request_for
 from policies.redaction import apply_obligations
@@ -269,7 +270,9 @@ class SharingGuard:
 
 
 def refusal(decision: Decision, what: str) -> Forbidden:
-    """A 403 naming the policies that decided and why, never the withheld data."""
+    """A 403 naming the policies that decided and why, never the withheld data (nor, when another
+    rule refused too, a policy whose name would tell what kind of record it is)."""
+    decision = default_engine().outward(decision)
     ids = ", ".join(decision.policy_ids) or "default-deny"
     reasons = " ".join(decision.reasons) or "no sharing rule allows it"
     codes = f" ({', '.join(decision.refusal_codes)})" if decision.refusal_codes else ""

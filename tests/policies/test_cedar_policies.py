@@ -10,6 +10,7 @@ import cedarpy
 import pytest
 
 from policies.engine import CEDAR_DIR, PolicyEngine, PolicyLoadError
+from policies.model import Decision
 
 
 def policy_text() -> str:
@@ -76,3 +77,20 @@ def test_a_policy_that_does_not_typecheck_stops_loading(tmp_path: Path) -> None:
     )
     with pytest.raises(PolicyLoadError, match="validate"):
         PolicyEngine(target)
+
+
+def test_refusals_do_not_name_policies_that_tell_the_kind_of_record(engine: PolicyEngine) -> None:
+    def refusal(*ids: str) -> Decision:
+        return Decision(allowed=False, policy_ids=ids, refusal_codes=("NORDSCLCDS",))
+
+    both = engine.outward(refusal("mou.required", "part2.consent-required"))
+    assert both.policy_ids == ("mou.required",)
+    assert both.refusal_codes == ("NOMOU",) and "42 CFR" not in " ".join(both.reasons)
+    # the only obstacle, and one the caller can act on (ask for consent): named
+    alone = engine.outward(refusal("part2.consent-required"))
+    assert alone.policy_ids == ("part2.consent-required",)
+    # never named to law enforcement, even alone
+    police = engine.outward(refusal("part2.no-law-enforcement-access"))
+    assert police.policy_ids == ("default-deny",) and police.refusal_codes == ()
+    allowed = Decision(allowed=True, policy_ids=("hipaa.psychotherapy-notes",))
+    assert engine.outward(allowed) is allowed

@@ -26,8 +26,11 @@ CANCEL_SYSTEM = f"{CS_BASE}/referral-cancel-reason"
 REFERRAL_SYSTEM = f"{CS_BASE}/referral-task-io"  # Task.input / Task.output types
 SNOMED = "http://snomed.info/sct"
 PATIENT_REFERRAL = "3457005"
+PATIENT_REFERRAL_CATEGORY = {
+    "coding": [{"system": SNOMED, "code": PATIENT_REFERRAL, "display": "Patient referral"}]
+}
 V2_0281 = "http://terminology.hl7.org/CodeSystem/v2-0281"
-POLICE_SERVICE = "urn:crisis-exchange:police-referral"
+POLICE_SERVICE = "urn:gateway:codesystem:police-referral"  # adapters/police_rms/codes.py
 TIMEZONE_EXT = "http://hl7.org/fhir/StructureDefinition/timezone"  # valueCode, IANA zone
 PART2_NOTICE_SYSTEM = "urn:gateway:notice"
 

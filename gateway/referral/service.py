@@ -110,6 +110,9 @@ class ReferralService(ReferralUnit):
         sr.setdefault("status", "active")
         sr.setdefault("intent", "order")
         sr.setdefault("authoredOn", iso(self.now))
+        categories = sr.setdefault("category", [])
+        if not any(codes.code_in(c, codes.SNOMED) == codes.PATIENT_REFERRAL for c in categories):
+            categories.append(codes.PATIENT_REFERRAL_CATEGORY)  # BSeR / Gravity: a referral
         if ref_id(sr.get("subject"), "Patient") is None:
             raise InvalidRequest(
                 "a referral names the patient: ServiceRequest.subject = Patient/<id>",

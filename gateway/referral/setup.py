@@ -1,8 +1,8 @@
 """Wiring the referral workflow into an app::
 
-    from gateway.referral.setup import install, worker
-    install(app)                     # app.state.referral, the /referrals router, FHIR Task hooks
-    # in the lifespan: worker(app).start() … await worker.stop()
+from gateway.referral.setup import install, worker
+install(app)                     # app.state.referral, the /referrals router, FHIR Task hooks
+# in the lifespan: worker(app).start() … await worker.stop()
 """
 
 from __future__ import annotations

@@ -14,14 +14,14 @@ from gateway.placement.workflow_types import ManualClock
 from gateway.referral.setup import install
 from gateway.referral.types import ReferralConfig, ReferralContext
 from gateway.settings import Settings
-from tests.referral.support import BASE, FRIDAY_NIGHT, seed
+from tests.referral.support import BASE, WEDNESDAY_0900, seed
 
 CONFIG = ReferralConfig(timezone="America/Chicago")
 
 
 @pytest.fixture()
 def clock() -> ManualClock:
-    return ManualClock(FRIDAY_NIGHT + 4 * 86400 + 10 * 3600)  # Wednesday 09:00 in Chicago
+    return ManualClock(WEDNESDAY_0900)
 
 
 @pytest.fixture()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
 
@@ -22,9 +24,11 @@ CRISIS = "amarillo-crisis-team"
 CLINIC = "tpc-bha"
 OTHER = "sunrise-psych"
 WEEKDAYS = ["mon", "tue", "wed", "thu", "fri"]
-# Friday 2026-11-27 23:00 in Chicago (05:00 UTC Saturday): the crisis team is off until Monday 08:00.
-FRIDAY_NIGHT = 1_764_306_000.0
-MONDAY_0800 = FRIDAY_NIGHT + 2 * 86400 + 9 * 3600
+CHICAGO = ZoneInfo("America/Chicago")
+# Friday 2026-11-27 23:00 in Chicago: the crisis team (weekdays 08-17) is off until Monday 08:00.
+FRIDAY_NIGHT = datetime(2026, 11, 27, 23, 0, tzinfo=CHICAGO).timestamp()
+MONDAY_0800 = datetime(2026, 11, 30, 8, 0, tzinfo=CHICAGO).timestamp()
+WEDNESDAY_0900 = datetime(2026, 12, 2, 9, 0, tzinfo=CHICAGO).timestamp()
 
 
 def service(

@@ -6,8 +6,8 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from tests.referral.support import (
-    CRISIS,
     CLINIC,
+    CRISIS,
     HOSPITAL,
     OTHER,
     as_agency,

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from gateway.auth.deps import get_caller, require, require_role
 from gateway.auth.schemas import Caller
+from gateway.fhir.endpoints import audited
 from gateway.fhir.errors import InvalidRequest, UnsupportedMediaType
 from gateway.fhir.model import validate
 from gateway.fhir.schemas import FHIR_JSON, dumps
@@ -63,17 +64,27 @@ async def match(request: Request, caller: Caller = Depends(get_caller)) -> Respo
     state = request.app.state
 
     def run() -> bytes:
-        with state.db.unit_of_work() as session:
+        # Candidates are disclosures like search hits: each passes the sharing rules (withheld or
+        # projected as a search would show it), and the call is audited before it answers.
+        with audited(request, caller) as session:
+            guard = state.guard_factory(session, caller, request)
+            request.state.guard = guard
             mpi = MpiService(ResourceService(session, state.settings.fhir_base))
             found = mpi.candidates(patient, exclude=str(patient.get("id") or ""))
+            shown = {
+                c.patient_id: guard.shown("Patient", c.patient_id, c.content, "search")
+                for c in found
+                if c.grade != "certainly-not" and (not only_certain or c.grade == "certain")
+            }
         entries = []
         for cand in found:
-            if cand.grade == "certainly-not" or (only_certain and cand.grade != "certain"):
+            content = shown.get(cand.patient_id)
+            if content is None:
                 continue
             entries.append(
                 {
                     "fullUrl": f"{state.settings.fhir_base}/Patient/{cand.patient_id}",
-                    "resource": orjson.Fragment(cand.content),
+                    "resource": orjson.Fragment(content),
                     "search": {
                         "mode": "match",
                         "score": round(cand.score.total, 4),
@@ -101,7 +112,7 @@ async def review_queue(request: Request, caller: Caller = Depends(get_caller)) -
     require_role(caller, "gateway_admin")
 
     def run() -> list[dict[str, Any]]:
-        with request.app.state.db.unit_of_work() as session:
+        with audited(request, caller) as session:
             mpi = MpiService(ResourceService(session, request.app.state.settings.fhir_base))
             return [
                 {
@@ -129,7 +140,7 @@ async def decide(
         raise InvalidRequest('decision must be "confirm" or "reject"', expression="decision")
 
     def run() -> dict[str, Any]:
-        with request.app.state.db.unit_of_work() as session:
+        with audited(request, caller) as session:
             mpi = MpiService(ResourceService(session, request.app.state.settings.fhir_base))
             return mpi.decide(link_id, decision == "confirm", caller.user or caller.client_id)
 

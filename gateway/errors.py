@@ -36,7 +36,7 @@ def outcome_response(
 def install(app: FastAPI) -> None:
     @app.exception_handler(FhirError)
     async def _fhir(request: Request, exc: FhirError) -> Response:
-        if exc.status == 403 and request.url.path.startswith("/fhir"):
+        if exc.status == 403 and request.url.path.startswith(("/fhir", "/placement", "/notify")):
             # Refusals are audited too (the refused unit of work rolled back with its data).
             await run_in_threadpool(
                 record_refusal, request, exc.status, interaction_of(request), exc.diagnostics

@@ -5,6 +5,8 @@ GET    /notify/subscriptions                 the caller's agency's subscriptions
 GET    /notify/subscriptions/{id}/$status    SubscriptionStatus (backport Parameters)
 DELETE /notify/subscriptions/{id}            switch off (status off; nothing more is sent)
 GET    /notify/deliveries?subscription=&status=&_count=&_offset=
+
+Every call appends an AuditEvent in its own unit of work (:mod:`gateway.placement.trail`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from gateway.fhir.service import ResourceService
 from gateway.notify import subscriptions
 from gateway.notify.bundle import iso
 from gateway.notify.repository import NotifyRepository
+from gateway.placement.trail import audited
 
 router = APIRouter(prefix="/notify")
 SECRET_HEADER = "X-Subscription-Secret"
@@ -93,14 +96,15 @@ async def create(request: Request, caller: Caller = Depends(get_caller)) -> Resp
     now = _now(request)
 
     def run() -> tuple[str, str, str]:
-        with request.app.state.db.unit_of_work() as session:
+        with audited(request, caller, "create", "Subscription") as trail:
             stored, secret = subscriptions.create_subscription(
-                _service(request, session),
+                _service(request, trail.session),
                 caller,
                 body,
                 now=now,
                 https_only=settings.production,
             )
+            trail.touch_ref(f"Subscription/{stored.rid}")
         return stored.content or "", stored.rid, secret
 
     content, rid, secret = await run_in_threadpool(run)
@@ -116,9 +120,10 @@ async def create(request: Request, caller: Caller = Depends(get_caller)) -> Resp
 def list_subscriptions(request: Request, caller: Caller = Depends(get_caller)) -> Response:
     require(caller, "r", "Subscription")
     everyone = caller.role in ("gateway_admin", "bha_auditor")
-    with request.app.state.db.unit_of_work() as session:
-        repo = NotifyRepository(session)
+    with audited(request, caller, "search-type", "Subscription") as trail:
+        repo = NotifyRepository(trail.session)
         rows = repo.subscriptions_of(None if everyone else caller.agency or "")
+        trail.touch_ref(*(f"Subscription/{r.id}" for r in rows))
         body = [subscription_summary(r, repo.pending_count(r.id)) for r in rows]
     return Response(orjson.dumps({"subscriptions": body}), media_type="application/json")
 
@@ -126,9 +131,10 @@ def list_subscriptions(request: Request, caller: Caller = Depends(get_caller)) -
 @router.get("/subscriptions/{sid}/$status")
 def status(sid: str, request: Request, caller: Caller = Depends(get_caller)) -> Response:
     require(caller, "r", "Subscription")
-    with request.app.state.db.unit_of_work() as session:
-        svc = _service(request, session)
+    with audited(request, caller, "operation", "Subscription") as trail:
+        svc = _service(request, trail.session)
         row = subscriptions.visible_subscription(svc, caller, sid)
+        trail.touch_ref(f"Subscription/{row.id}")
         body = subscriptions.status_resource(svc, row)
     return Response(orjson.dumps(body), media_type=FHIR_JSON)
 
@@ -137,8 +143,9 @@ def status(sid: str, request: Request, caller: Caller = Depends(get_caller)) -> 
 def switch_off(sid: str, request: Request, caller: Caller = Depends(get_caller)) -> Response:
     require(caller, "u", "Subscription")
     now = _now(request)
-    with request.app.state.db.unit_of_work() as session:
-        subscriptions.switch_off(_service(request, session), caller, sid, now)
+    with audited(request, caller, "delete", "Subscription") as trail:
+        subscriptions.switch_off(_service(request, trail.session), caller, sid, now)
+        trail.touch_ref(f"Subscription/{sid}")
     return Response(status_code=204)
 
 
@@ -159,10 +166,11 @@ def deliveries(request: Request, caller: Caller = Depends(get_caller)) -> Respon
         raise InvalidRequest("_count and _offset are whole numbers", expression="_count") from None
     if count < 0 or offset < 0:
         raise InvalidRequest("_count and _offset are whole numbers", expression="_count")
-    with request.app.state.db.unit_of_work() as session:
-        svc = _service(request, session)
+    with audited(request, caller, "search-type", "Subscription") as trail:
+        svc = _service(request, trail.session)
         row = subscriptions.visible_subscription(svc, caller, sid)
-        repo = NotifyRepository(session)
+        trail.touch_ref(f"Subscription/{row.id}")
+        repo = NotifyRepository(trail.session)
         total, rows = repo.deliveries(sid, state, offset, count)
         body = {
             "subscription": subscription_summary(row, repo.pending_count(sid)),

@@ -6,7 +6,7 @@
 - ``POST /placement/census/measure-report[?unit=<id>]`` a ``MeasureReport`` or a Bundle of them.
 
 Only the facility's own users (token ``agency`` = the facility Organization id) or a gateway
-administrator may change a unit; a refusal rolls the whole request back. Each answers
+administrator may change a unit; a refusal rolls the whole request back. Each call is audited. Each answers
 ``{"units": [...]}`` with the census now stored on every unit it changed.
 """
 
@@ -27,6 +27,7 @@ from gateway.fhir.model import validate
 from gateway.fhir.service import ResourceService, Stored
 from gateway.placement import census, directory
 from gateway.placement.match_endpoints import json_body
+from gateway.placement.trail import audited
 
 router = APIRouter(prefix="/placement")
 
@@ -105,10 +106,11 @@ def put_census(
             raise InvalidRequest(
                 "asOf must be a FHIR dateTime, e.g. 2025-05-01T08:00:00Z", expression="asOf"
             ) from None
-    with request.app.state.db.unit_of_work() as session:
-        svc = service(request, session)
+    with audited(request, caller, "update", "HealthcareService") as trail:
+        svc = service(request, trail.session)
         doc = orjson.loads(svc.read("HealthcareService", unit_id).content or "{}")
         directory.authorize_unit_edit(caller, doc)
+        trail.touch(doc)
         stored = census.set_unit_census(
             svc,
             unit_id,
@@ -128,9 +130,10 @@ async def post_beds(request: Request, caller: Caller = Depends(get_caller)) -> d
     beds = _resources(await json_body(request), "Location")
 
     def run() -> list[Stored]:
-        with request.app.state.db.unit_of_work() as session:
-            _written, units = census.store_beds(service(request, session), beds)
+        with audited(request, caller, "update", "Location") as trail:
+            written, units = census.store_beds(service(request, trail.session), beds)
             _check_written(caller, units)
+            trail.touch_ref(*(s.location.split("/_history")[0] for s in (*written, *units)))
             return units
 
     return {"units": [unit_view(s) for s in await run_in_threadpool(run)]}
@@ -147,10 +150,11 @@ async def post_measure_report(
         validate({k: v for k, v in report.items() if k != "text"})
 
     def run() -> list[Stored]:
-        with request.app.state.db.unit_of_work() as session:
-            svc = service(request, session)
+        with audited(request, caller, "update", "HealthcareService") as trail:
+            svc = service(request, trail.session)
             units = [s for r in reports for s in census.apply_measure_report(svc, r, unit_id=unit)]
             _check_written(caller, units)
+            trail.touch_ref(*(f"HealthcareService/{s.rid}" for s in units))
             return units
 
     return {"units": [unit_view(s) for s in await run_in_threadpool(run)]}

@@ -26,6 +26,7 @@ from gateway.placement.census_endpoints import router as census_router
 from gateway.placement.census_endpoints import service
 from gateway.placement.fhir_hooks import install_census_hooks
 from gateway.placement.match_endpoints import router as match_router
+from gateway.placement.trail import audited
 
 router = APIRouter(prefix="/placement")
 
@@ -119,10 +120,9 @@ def get_unit(
 ) -> dict[str, Any]:
     """One unit's placement profile."""
     require(caller, "r", "HealthcareService")
-    with request.app.state.db.unit_of_work() as session:
-        doc = orjson.loads(
-            service(request, session).read("HealthcareService", unit_id).content or "{}"
-        )
+    with audited(request, caller, "read", "HealthcareService") as trail:
+        svc = service(request, trail.session)
+        doc = trail.shown(orjson.loads(svc.read("HealthcareService", unit_id).content or "{}"))
     return profile_view(doc, time.time())
 
 
@@ -135,10 +135,11 @@ def patch_criteria(
     changes = {key: getattr(body, key) for key in body.model_fields_set}
     if "ageRange" in changes and changes["ageRange"] is not None:
         changes["ageRange"] = changes["ageRange"].model_dump()
-    with request.app.state.db.unit_of_work() as session:
-        svc = service(request, session)
+    with audited(request, caller, "patch", "HealthcareService") as trail:
+        svc = service(request, trail.session)
         doc = orjson.loads(svc.read("HealthcareService", unit_id).content or "{}")
         directory.authorize_unit_edit(caller, doc)
+        trail.touch(doc)
         stored = svc.update(
             "HealthcareService", unit_id, directory_write.apply_criteria(doc, changes)
         )

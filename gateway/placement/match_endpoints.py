@@ -23,6 +23,7 @@ from gateway.placement.match_bundle import match_bundle
 from gateway.placement.match_index import UnitIndex
 from gateway.placement.match_request import read_request
 from gateway.placement.matching import match
+from gateway.placement.trail import audited
 
 router = APIRouter()
 FHIR_JSON = "application/fhir+json"
@@ -78,6 +79,7 @@ async def match_post(request: Request, caller: Caller = Depends(get_caller)) -> 
         raise InvalidRequest("the body must be a JSON object (a FHIR resource)", expression="$")
     query = list(request.query_params.multi_items())
     content = await run_in_threadpool(run_match, request.app, body, query)
+    await run_in_threadpool(_audit, request, caller, body)
     return Response(content, media_type=FHIR_JSON)
 
 
@@ -86,4 +88,17 @@ def match_get(request: Request, caller: Caller = Depends(get_caller)) -> Respons
     """Match with query parameters only (the operation changes nothing, so GET is allowed)."""
     require(caller, "s", "HealthcareService")
     content = run_match(request.app, None, list(request.query_params.multi_items()))
+    _audit(request, caller, None)
     return Response(content, media_type=FHIR_JSON)
+
+
+def _audit(request: Request, caller: Caller, body: dict[str, Any] | None) -> None:
+    """Append the ``$match`` AuditEvent (after the match: the unit index reads outside any open
+    transaction; the response does not leave unless the event is stored)."""
+    with audited(request, caller, "operation", "HealthcareService") as trail:
+        if body is not None and body.get("resourceType") == "Parameters":
+            for part in body.get("parameter") or []:
+                if isinstance(part, dict) and isinstance(part.get("resource"), dict):
+                    trail.touch(part["resource"])
+        elif body is not None:
+            trail.touch(body)

@@ -96,16 +96,21 @@ class WorkflowBase:
     def tell_facility(
         self, offer: PlacementOfferRow, child: Resource, service_request: Resource
     ) -> None:
-        """Tell the facility about its child Task, with the request as far as it may see it."""
-        shown = service_request
-        if offer.state != "accepted":
+        """Tell the facility about its child Task, with the request as far as it may see it.
+
+        Before its acceptance: the reduced ServiceRequest (minimum necessary, ``ctx.reduce``);
+        once it accepted: the clinical packet (ServiceRequest, Patient, Coverages).
+        """
+        patient, coverages = self.related(service_request)
+        if offer.state == "accepted":
+            packet = tuple(d for d in (service_request, patient, *coverages) if d is not None)
+        else:
             key = _version_key(service_request)
             if key not in self._reduced:
-                patient, coverages = self.related(service_request)
                 self._reduced[key] = self.ctx.reduce(service_request, patient, coverages, self.now)
-            shown = self._reduced[key]
+            packet = (self._reduced[key],)
         self.outbox.publish(
-            Notice(NEW_PLACEMENT_TASK, offer.org_id, child, (child, shown), (shown,))
+            Notice(NEW_PLACEMENT_TASK, offer.org_id, child, (child, *packet), packet)
         )
 
     def related(self, sr: Resource) -> tuple[Resource | None, list[Resource]]:

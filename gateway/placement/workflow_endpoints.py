@@ -6,8 +6,12 @@ together). Refused transitions are 409 ``OperationOutcome``; acting on another p
     POST /placement/requests[?near=lat,lon&count=n]      ServiceRequest → 201 Bundle (SR, parent, children)
     GET  /placement/requests/{id}                        progress (parent Task id or ServiceRequest id)
     POST /placement/requests/{id}/$transport|$en-route|$arrived|$complete|$cancel|$fail
+    GET  /placement/tasks/{id}                           a facility Task as its viewer may see it
     POST /placement/tasks/{id}/$received|$accept|$reject
     GET  /placement/metrics?from=&to=&format=json|csv
+
+Every call appends an AuditEvent in its own unit of work (:mod:`gateway.placement.trail`), naming
+the Tasks, ServiceRequest and patient it touched; reads go through the sharing guard.
 """
 
 from __future__ import annotations
@@ -26,10 +30,12 @@ from gateway.fhir.dates import BadDate, date_range
 from gateway.fhir.errors import InvalidRequest, NotFound
 from gateway.fhir.schemas import FHIR_JSON
 from gateway.placement.metrics import metrics_csv, placement_metrics
+from gateway.placement.trail import audited
 from gateway.placement.transitions import OfferState, Phase
 from gateway.placement.workflow_matcher import prepare_candidates
 from gateway.placement.workflow_types import PlacementContext, WorkflowConfig
 from gateway.placement.workflow_updates import PlacementWorkflow
+from gateway.placement.workflow_views import facility_task_view, progress_view
 
 router = APIRouter(prefix="/placement")
 Resource = dict[str, Any]
@@ -114,15 +120,15 @@ async def open_request(request: Request, caller: Caller = Depends(get_caller)) -
     if count is not None and (not count.isdigit() or not 0 < int(count) <= 50):
         raise InvalidRequest("count is a whole number from 1 to 50", expression="count")
     ctx = placement_context(request)
-    db = request.app.state.db
 
     def run() -> Resource:
         prepare_candidates(ctx)
-        with db.unit_of_work() as session:
-            wf = PlacementWorkflow(session, ctx)
+        with audited(request, caller, "create", "Task") as trail:
+            wf = PlacementWorkflow(trail.session, ctx)
             opened = wf.open_request(
                 caller, body, near=near, n=int(count) if count is not None else None
             )
+            trail.touch(opened.service_request, opened.parent, *opened.children)
         base = ctx.fhir_base
         docs = [opened.service_request, opened.parent, *opened.children]
         return {
@@ -147,9 +153,19 @@ def request_progress(
 ) -> Response:
     require(caller, "r", "Task")
     ctx = placement_context(request)
-    with request.app.state.db.unit_of_work() as session:
-        body = PlacementWorkflow(session, ctx).summary(caller, some_id)
+    with audited(request, caller, "read", "Task") as trail:
+        body = progress_view(PlacementWorkflow(trail.session, ctx), trail, caller, some_id)
     return Response(orjson.dumps(body), media_type="application/json")
+
+
+@router.get("/tasks/{task_id}")
+def facility_task(task_id: str, request: Request, caller: Caller = Depends(get_caller)) -> Response:
+    """A facility Task with the request as the caller may see it (see ``workflow_views``)."""
+    require(caller, "r", "Task")
+    ctx = placement_context(request)
+    with audited(request, caller, "read", "Task") as trail:
+        body = facility_task_view(PlacementWorkflow(trail.session, ctx), trail, caller, task_id)
+    return _fhir(body)
 
 
 @router.post("/requests/{some_id}/{operation}")
@@ -164,14 +180,15 @@ async def request_operation(
     ctx = placement_context(request)
 
     def run() -> Resource:
-        with request.app.state.db.unit_of_work() as session:
-            parent, _ = PlacementWorkflow(session, ctx).request_action(
+        with audited(request, caller, "operation", "Task") as trail:
+            parent, child = PlacementWorkflow(trail.session, ctx).request_action(
                 caller,
                 some_id,
                 wanted,
                 reason=_text(params.get("reason")),
                 text=_text(params.get("text")),
             )
+            trail.touch(parent, child)
             return parent
 
     return _fhir(await run_in_threadpool(run))
@@ -196,8 +213,8 @@ async def task_operation(
     ctx = placement_context(request)
 
     def run() -> Resource:
-        with request.app.state.db.unit_of_work() as session:
-            return PlacementWorkflow(session, ctx).offer_action(
+        with audited(request, caller, "operation", "Task") as trail:
+            child = PlacementWorkflow(trail.session, ctx).offer_action(
                 caller,
                 task_id,
                 wanted,
@@ -205,6 +222,8 @@ async def task_operation(
                 reason=_text(params.get("reason")),
                 text=_text(params.get("text")),
             )
+            trail.touch(child)
+            return child
 
     return _fhir(await run_in_threadpool(run))
 
@@ -223,8 +242,8 @@ def metrics(request: Request, caller: Caller = Depends(get_caller)) -> Response:
     fmt = params.get("format", "json")
     if fmt not in ("json", "csv"):
         raise InvalidRequest("format is json or csv", expression="format")
-    with request.app.state.db.unit_of_work() as session:
-        numbers = placement_metrics(session, start, end)
+    with audited(request, caller, "operation") as trail:
+        numbers = placement_metrics(trail.session, start, end)
     if fmt == "csv":
         return Response(metrics_csv(numbers), media_type="text/csv; charset=utf-8")
     return Response(orjson.dumps(numbers), media_type="application/json")

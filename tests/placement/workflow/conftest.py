@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -16,7 +17,9 @@ from gateway.placement.workflow_setup import install
 from gateway.placement.workflow_types import ManualClock, PlacementContext, WorkflowConfig
 from gateway.settings import Settings
 from tests.conftest import bearer
+from tests.placement.workflow.live import Api
 from tests.placement.workflow.support import BASE, FACILITIES, finder, patient, seed
+from tests.support.live import live_server
 
 CONFIG = WorkflowConfig(
     top_n=2,
@@ -54,6 +57,15 @@ def app_client(
     install(app, candidates=finder(FACILITIES), config=CONFIG, clock=clock)
     with TestClient(app, raise_server_exceptions=False) as client:
         yield client
+
+
+@pytest.fixture()
+def api(seeded: Database, settings: Settings, keystore: KeyStore) -> Iterator[Api]:
+    """The gateway on a real loopback port (timers and delivery off: tests drive them)."""
+    app = create_app(settings, db=seeded, keys=keystore, background_workers=False)
+    install(app, candidates=finder(FACILITIES), config=CONFIG, clock=ManualClock(1_750_000_000.0))
+    with live_server(app) as base, httpx.Client(base_url=base, timeout=30) as http:
+        yield Api(app, http)
 
 
 def as_agency(

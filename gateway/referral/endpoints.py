@@ -14,7 +14,6 @@ to is 403, bad input is 400: always an ``OperationOutcome``.
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -175,9 +174,11 @@ def sent(request: Request, caller: Caller = Depends(get_caller)) -> Response:
 def metrics(request: Request, caller: Caller = Depends(get_caller)) -> Response:
     require_role(caller, *METRICS_ROLES)
     params = request.query_params
+    ctx = referral_context(request)
+    now = ctx.clock.now()
     try:
         start = date_range(params["from"])[0] if params.get("from") else 0.0
-        end = date_range(params["to"])[1] if params.get("to") else time.time() + 1
+        end = date_range(params["to"])[1] if params.get("to") else now + 1
     except BadDate:
         raise InvalidRequest(
             "from/to are FHIR dates or date-times, e.g. 2026-03-01", expression="from"
@@ -185,9 +186,8 @@ def metrics(request: Request, caller: Caller = Depends(get_caller)) -> Response:
     fmt = params.get("format", "json")
     if fmt not in ("json", "csv"):
         raise InvalidRequest("format is json or csv", expression="format")
-    ctx = referral_context(request)
     with request.app.state.db.unit_of_work() as session:
-        numbers = referral_metrics(session, start, end, ctx.clock.now())
+        numbers = referral_metrics(session, start, end, now)
     if fmt == "csv":
         return Response(metrics_csv(numbers), media_type="text/csv; charset=utf-8")
     return _json(numbers)

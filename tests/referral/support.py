@@ -85,6 +85,22 @@ def seed(db: Database, *, crisis_hours: bool = True) -> None:
         )
 
 
+def add_patient(db: Database, pid: str, holder: str = HOSPITAL) -> None:
+    with db.unit_of_work() as session:
+        ResourceService(session, BASE).update(
+            "Patient",
+            pid,
+            {
+                "resourceType": "Patient",
+                "id": pid,
+                "meta": {"source": agency_uri(holder)},
+                "name": [{"family": "Generated", "given": [pid]}],
+                "gender": "male",
+                "birthDate": "1985-01-01",
+            },
+        )
+
+
 def referral_request(stype: str = "outpatient-psychiatry", **extra: Any) -> Resource:
     return {
         "resourceType": "ServiceRequest",

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Select, and_, or_, select, union
 from sqlalchemy.orm import Session
 
 from gateway.db.tables import DateIndex, ResourceRow, StringIndex, TokenIndex
@@ -18,6 +19,10 @@ T = TokenIndex.__table__  # type: ignore[attr-defined]
 D = DateIndex.__table__  # type: ignore[attr-defined]
 S = StringIndex.__table__  # type: ignore[attr-defined]
 MAX_CANDIDATES = 500
+
+
+def _like_safe(text: str) -> str:
+    return text.replace("%", "").replace("_", "").replace("\\", "")
 
 
 def ordered(a: str, b: str) -> tuple[str, str]:
@@ -35,9 +40,15 @@ class MpiRepository:
         birth: str,
         phones: Sequence[str],
         family: str,
+        initials: Sequence[str] = (),
     ) -> list[tuple[str, str]]:
-        """(id, content) of live Patients sharing an identifier, birth date, phone or name start."""
-        blocks = []
+        """(id, content) of live Patients sharing an identifier, the birth date or a phone, or
+        whose family name starts alike and who share the birth year or a first-name initial.
+
+        Each block is an index lookup; their union picks the rows, so the cost follows the number
+        of candidates, not the number of stored Patients.
+        """
+        blocks: list[Select[Any]] = []
         if identifiers:
             blocks.append(
                 select(T.c.res_pk).where(
@@ -46,9 +57,11 @@ class MpiRepository:
                     or_(*[and_(T.c.system == s, T.c.code == v) for s, v in identifiers]),
                 )
             )
+        year: tuple[float, float] | None = None
         if birth:
             try:
                 low, high = date_range(birth)
+                year = date_range(birth[:4])
                 blocks.append(
                     select(D.c.res_pk).where(
                         D.c.rtype == "Patient",
@@ -58,7 +71,7 @@ class MpiRepository:
                     )
                 )
             except BadDate:
-                pass
+                year = None
         if phones:
             blocks.append(
                 select(T.c.res_pk).where(
@@ -66,25 +79,58 @@ class MpiRepository:
                 )
             )
         if len(family) >= 3:
-            prefix = normalize(family)[:3].replace("%", "").replace("_", "")
-            blocks.append(
-                select(S.c.res_pk).where(
-                    S.c.rtype == "Patient", S.c.param == "family", S.c.norm.like(f"{prefix}%")
-                )
-            )
+            blocks.extend(self._name_block(family, initials, year))
         if not blocks:
             return []
+        picked = union(*blocks) if len(blocks) > 1 else blocks[0]
         rows = self.session.execute(
             select(R.c.res_id, R.c.content)
             .where(
+                R.c.pk.in_(picked),
                 R.c.rtype == "Patient",
                 R.c.deleted.is_(False),
                 R.c.res_id != patient_id,
-                or_(*[R.c.pk.in_(b) for b in blocks]),
             )
             .limit(MAX_CANDIDATES)
         )
         return [(r[0], r[1]) for r in rows if r[1] is not None]
+
+    @staticmethod
+    def _name_block(
+        family: str, initials: Sequence[str], year: tuple[float, float] | None
+    ) -> list[Select[Any]]:
+        """Family name prefix, narrowed by the birth year or a first-name initial."""
+        prefix = _like_safe(normalize(family)[:3])
+        narrow = []
+        if year is not None:
+            narrow.append(
+                S.c.res_pk.in_(
+                    select(D.c.res_pk).where(
+                        D.c.rtype == "Patient",
+                        D.c.param == "birthdate",
+                        D.c.low >= year[0],
+                        D.c.low < year[1],
+                    )
+                )
+            )
+        letters = sorted({_like_safe(normalize(i)[:1]) for i in initials} - {""})
+        if letters:
+            given = S.alias("given_idx")
+            narrow.append(
+                S.c.res_pk.in_(
+                    select(given.c.res_pk).where(
+                        given.c.rtype == "Patient",
+                        given.c.param == "given",
+                        or_(*[given.c.norm.like(f"{letter}%") for letter in letters]),
+                    )
+                )
+            )
+        if not prefix:
+            return []
+        stmt = select(S.c.res_pk).where(
+            S.c.rtype == "Patient", S.c.param == "family", S.c.norm.like(f"{prefix}%")
+        )
+        return [stmt.where(or_(*narrow))] if narrow else [stmt]
 
     def link(self, a: str, b: str) -> MpiLinkRow | None:
         first, second = ordered(a, b)

@@ -13,7 +13,7 @@ import orjson
 
 from gateway.fhir.errors import Conflict, NotFound
 from gateway.fhir.service import ResourceService
-from gateway.mpi.matching import Score, Thresholds, features, score
+from gateway.mpi.matching import NICKNAMES, Features, Score, Thresholds, features, score
 from gateway.mpi.repository import MpiRepository
 
 
@@ -35,6 +35,16 @@ class Candidate:
         return "certainly-not"
 
 
+def initials(patient: dict[str, Any], mine: Features) -> list[str]:
+    """First letters a stored record of the same person may give: the first given name as sent,
+    its full form, and every nickname of that full form (Bill, William, Will)."""
+    names = patient.get("name") or []
+    given = [g for n in names[:1] for g in (n.get("given") or [])[:1] if isinstance(g, str)]
+    full = mine.given[0] if mine.given else ""
+    nicknames = [nick for nick, name in NICKNAMES.items() if name == full]
+    return sorted({w[:1].casefold() for w in [*given, full, *nicknames] if w})
+
+
 class MpiService:
     def __init__(self, service: ResourceService, thresholds: Thresholds | None = None) -> None:
         self.service = service
@@ -49,6 +59,7 @@ class MpiService:
             mine.birth,
             sorted(mine.phones),
             mine.family,
+            initials(patient, mine),
         )
         scored = []
         for pid, content in rows:

@@ -16,6 +16,7 @@ import typer
 from gateway.audit.cli import register as register_audit_commands
 from gateway.auth.cli import register as register_registry_commands
 from gateway.ingest.cli import register as register_ingest_commands
+from gateway.outcomes.cli import register as register_outcomes_commands
 from gateway.placement.facilities_cli import register as register_facility_commands
 from gateway.settings import Settings, load_settings
 from gateway.sharing.cli import register as register_policy_commands
@@ -31,6 +32,7 @@ register_ingest_commands(app)  # gateway ingest, gateway mllp
 register_policy_commands(app)  # gateway policy
 register_facility_commands(app)  # gateway facilities
 register_audit_commands(app)  # gateway audit
+register_outcomes_commands(app)  # gateway outcomes
 
 DatabaseUrl = Annotated[
     str | None,

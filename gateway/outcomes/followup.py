@@ -30,7 +30,8 @@ class FollowUpSource(Protocol):
         self, session: Session, patient_ids: Sequence[str], start: float, end: float
     ) -> list[tuple[str, float]]:
         """(Patient id, epoch seconds) of every follow-up contact of ``patient_ids`` that happened
-        in ``[start, end)``. Ids are Patient record ids; the dashboard joins them into persons."""
+        in ``[start, end)``. ``patient_ids`` are every record of the people in crisis (each
+        agency's record, joined by the identity links); the dashboard joins them into persons."""
         ...
 
 

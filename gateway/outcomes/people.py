@@ -33,6 +33,10 @@ class Persons:
             parent = self._parent[pid] = self.person(parent)
         return parent
 
+    def known(self) -> list[str]:
+        """Every Patient id seen: the contacts' records and every record linked to them."""
+        return sorted(self._parent)
+
     def join(self, a: str, b: str) -> None:
         ra, rb = self.person(a), self.person(b)
         if ra != rb:
@@ -46,6 +50,8 @@ def link_persons(
     """Persons for ``patient_ids``, following links through records outside the set too."""
     persons = Persons()
     seen = set(patient_ids)
+    for pid in seen:
+        persons.person(pid)
     frontier = sorted(seen)
     for _ in range(MAX_LINK_HOPS):
         if not frontier:

@@ -272,7 +272,7 @@ class OutcomesService:
         window = FOLLOW_UP_DAYS * DAY
         start = min((e.start for e in index), default=0.0)
         end = max((e.start for e in index), default=0.0) + window
-        ids = sorted({c.patient_id for c in contacts})
+        ids = persons.known()
         seen: dict[str, list[float]] = defaultdict(list)
         for pid, at in self.follow_ups.follow_ups(self.session, ids, start, end):
             seen[persons.person(pid)].append(at)

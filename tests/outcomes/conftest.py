@@ -25,16 +25,16 @@ from tests.support.databases import empty
 TARGET = 191  # Amarillo's yearly target
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def scenario() -> Scenario:
     return build()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def api(
     database: Database, database_url: str, key_dir: Any, keystore: KeyStore, scenario: Scenario
 ) -> Iterator[TestClient]:
-    """The app over a database holding the scenario (loaded once for the module)."""
+    """The app over a database holding the scenario (loaded once for the package)."""
     empty(database)
     seed(database, FACILITIES, beds=50)
     settings = Settings(

@@ -57,7 +57,9 @@ def police_record(base: dict[str, Any], call: Call, person: Person) -> dict[str,
 def hl7_visit(visit: Visit, person: Person, control: int) -> bytes:
     """An ADT^A04 (emergency registration) for the visit."""
     when = visit.admitted.strftime("%Y%m%d%H%M%S") + "+0000"
-    pv1 = ["PV1", "1", "E", "ED^^^HOSPA"] + [""] * 15 + [f"{visit.number}^^^HOSPA^VN"]
+    pv1 = (
+        ["PV1", "1", visit.patient_class, "ED^^^HOSPA"] + [""] * 15 + [f"{visit.number}^^^HOSPA^VN"]
+    )
     pv1 += [""] * 24 + [when]
     segments = [
         f"MSH|^~\\&|EDSYS|HOSPA|GATEWAY|GW|{when}||ADT^A04^ADT_A01|MSG{control:05d}|P|2.5.1",
@@ -90,7 +92,7 @@ def load_hospital(client: TestClient, scenario: Scenario) -> dict[str, str]:
     """Ingest every visit; returns the hospital's Patient id of each person."""
     headers = {**ER7, **bearer(client.app, agency=HOSPITAL, role="hospital_ehr")}
     ids: dict[str, str] = {}
-    for n, visit in enumerate(scenario.visits):
+    for n, visit in enumerate(scenario.visits + scenario.outpatient):
         message = hl7_visit(visit, scenario.people[visit.person], n)
         response = client.post("/ingest/hl7v2", content=message, headers=headers)
         assert response.status_code in (200, 201), response.text

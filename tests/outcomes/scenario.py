@@ -59,6 +59,7 @@ class Visit:
     person: str
     number: str
     admitted: datetime
+    patient_class: str = "E"  # PV1-2: E emergency, O outpatient
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,7 @@ class Scenario:
     calls: list[Call] = field(default_factory=list)
     visits: list[Visit] = field(default_factory=list)
     placements: list[Placement] = field(default_factory=list)
+    outpatient: list[Visit] = field(default_factory=list)  # follow-up visits (not crises)
 
 
 def build() -> Scenario:
@@ -183,4 +185,7 @@ def build() -> Scenario:
     s.placements.append(Placement("H0", at(40, 13), "no-bed", None, 5400.0))
     s.placements.append(Placement("H1", at(41, 13), "payer", None, 7200.0))
     s.placements.append(Placement("H2", at(42, 13), "no-bed", "clinical-exclusion"))
+    # Outpatient visits after the first crisis: 3 days after for P00-P03, 10 days after for P04.
+    for i, days in ((0, 3), (1, 3), (2, 3), (3, 3), (4, 10)):
+        s.outpatient.append(Visit(f"P{i:02d}", f"O{i:02d}", at(1 + i + days, 10), "O"))
     return s

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from fastapi.testclient import TestClient
 
+from gateway.outcomes.followup import installed
 from gateway.outcomes.period import parse_period
 from gateway.outcomes.programs import Program
 from gateway.outcomes.service import OutcomesService
@@ -22,7 +23,8 @@ CELLS = (*expected.MONTHS, "total")
 def raw(api: TestClient) -> dict:  # type: ignore[type-arg]
     period = parse_period("2025-01", "2025-03", UTC)
     with api.app.state.db.unit_of_work() as session:  # type: ignore[attr-defined]
-        return OutcomesService(session).dashboard(Program("default", "x", TARGET), period)
+        service = OutcomesService(session, follow_ups=installed(api.app.state))  # type: ignore[attr-defined]
+        return service.dashboard(Program("default", "x", TARGET), period)
 
 
 def cell(figure: dict, key: str) -> dict:  # type: ignore[type-arg]

@@ -40,6 +40,9 @@ def install(
     return ctx
 
 
-def worker(app: Any, interval: float = 5.0) -> PeriodicWorker:
-    """The referral timers (intake, shift flags, escalation) for the app's lifespan."""
-    return referral_worker(app, interval)
+def worker(app: Any, interval: float | None = None) -> PeriodicWorker:
+    """The referral timers (intake, shift flags, escalation) for the app's lifespan; every
+    ``interval`` seconds (default: the installed context's ``timer_seconds``)."""
+    ctx = getattr(app.state, "referral", None)
+    every = interval or (ctx.config.timer_seconds if isinstance(ctx, ReferralContext) else 5.0)
+    return referral_worker(app, every)

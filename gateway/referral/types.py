@@ -27,6 +27,7 @@ class ReferralConfig:
     triage_org: str | None = None  # who receives referrals no rule routes (a coordination hub)
     timezone: str = "UTC"  # hours of services that name no zone of their own
     intake_limit: int = 100  # referrals adopted per timer pass
+    timer_seconds: float = 5.0  # how often the timers run (intake, shift flags, escalation)
 
     @classmethod
     def from_env(cls) -> ReferralConfig:
@@ -38,6 +39,7 @@ class ReferralConfig:
             response_seconds=limits,
             triage_org=os.environ.get("GATEWAY_REFERRAL_TRIAGE_ORG") or None,
             timezone=os.environ.get("GATEWAY_REFERRAL_TIMEZONE", "UTC"),
+            timer_seconds=float(os.environ.get("GATEWAY_REFERRAL_TIMER_SECONDS") or 5.0),
         )
 
     def limit(self, urgency: str) -> float:

@@ -13,7 +13,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from gateway.web import auditor, crisis, intake, signin
+from gateway.web import admin, auditor, crisis, dashboard, intake, signin
 from gateway.web.deps import ConsoleRoute, console_user
 
 STATIC = Path(__file__).parent / "static"
@@ -45,6 +45,14 @@ def home(request: Request) -> Response:
 
 def install(app: FastAPI) -> None:
     """Mount the console's routes and its static files (served by the gateway itself)."""
-    for router in (signin.router, home_router, crisis.router, intake.router, auditor.router):
+    for router in (
+        signin.router,
+        home_router,
+        crisis.router,
+        intake.router,
+        auditor.router,
+        dashboard.router,
+        admin.router,
+    ):
         app.include_router(router)
     app.mount("/console/static", StaticFiles(directory=STATIC), name="console-static")

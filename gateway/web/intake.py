@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from gateway.placement.census_endpoints import service as census_service
 from gateway.placement.transitions import DECLINE_REASONS, Phase
 from gateway.placement.workflow_endpoints import placement_context
 from gateway.placement.workflow_updates import PlacementWorkflow
@@ -100,7 +101,8 @@ async def census(request: Request, unit_id: str) -> Response:
 
     def run() -> None:
         with audited_unit(request, user.caller, "update", resource_type="HealthcareService") as s:
-            svc_.set_census(guarded_service(request, s, user.caller), user.caller, unit_id, form)
+            # as PUT /placement/units/{id}/census: the unit's own facility only, checked on the unit
+            svc_.set_census(census_service(request, s), user.caller, unit_id, form)
 
     await run_in_threadpool(run)
     return RedirectResponse("/console/intake#census", status_code=303)

@@ -1,0 +1,129 @@
+"""The program dashboard's figures as simple charts: one bar per month of a figure's headline
+measure, drawn as inline SVG by the template (no script, no library), with the same numbers in a
+table for screen readers and a CSV download of everything.
+
+Suppressed cells (``"<11"``, ``"suppressed"``) are drawn as an outlined stub with their label, never
+as a number; a month with nothing to measure shows a dash.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# figure → (measure, unit, scale): which number of a figure to draw, and how to show it.
+HEADLINE: dict[str, tuple[str, str, float]] = {
+    "peopleServed": ("count", "people", 1.0),
+    "crisisEpisodes": ("count", "episodes", 1.0),
+    "placementRequests": ("count", "requests", 1.0),
+    "placements": ("count", "placements", 1.0),
+    "timeToPlacement": ("medianSeconds", "hours (median)", 3600.0),
+    "staleCensusShare": ("share", "% of asks", 0.01),
+    "officerHours": ("perCall", "hours per call", 1.0),
+    "repeatCrises30": ("rate", "% of episodes", 0.01),
+    "repeatCrises90": ("rate", "% of episodes", 0.01),
+    "followUpWithin7Days": ("rate", "% of episodes", 0.01),
+}
+SECOND: dict[str, tuple[str, str]] = {"timeToPlacement": ("p90Seconds", "90th percentile")}
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    label: str
+    value: float | None
+    text: str
+    height: float = 0.0  # 0..100, filled in by :func:`chart`
+    mark: float | None = None  # a second measure (0..100), e.g. the 90th percentile
+
+
+@dataclass(slots=True)
+class Chart:
+    key: str
+    title: str
+    unit: str
+    headline: str
+    bars: list[Bar] = field(default_factory=list)
+    note: str = ""
+    target: str = ""
+    mark_label: str = ""
+
+
+def _number(value: Any, scale: float) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) / scale
+
+
+def _text(value: Any, scale: float) -> str:
+    number = _number(value, scale)
+    if number is None:
+        return "—" if value is None else str(value)
+    return f"{number:.0f}" if number == int(number) else f"{number:.1f}"
+
+
+def chart(key: str, figure: dict[str, Any]) -> Chart:
+    """One figure as a monthly bar chart of its headline measure."""
+    measure, unit, scale = HEADLINE.get(key, ("count", "", 1.0))
+    second = SECOND.get(key)
+    total = figure.get("total") or {}
+    out = Chart(
+        key=key,
+        title=str(figure.get("label") or key),
+        unit=unit,
+        headline=f"{_text(total.get(measure), scale)} {unit}".strip(),
+        note=str(figure.get("definition") or ""),
+        mark_label=second[1] if second else "",
+    )
+    target = figure.get("target") or {}
+    if target.get("forPeriod") is not None:
+        share = target.get("share")
+        share_text = f" ({_text(share, 0.01)}%)" if share is not None else ""
+        out.target = f"target {_text(target['forPeriod'], 1.0)} for the period{share_text}"
+    months = figure.get("byMonth") or {}
+    values = []
+    for month, cell in months.items():
+        value = _number((cell or {}).get(measure), scale)
+        mark = _number((cell or {}).get(second[0]), scale) if second else None
+        values.append((month, value, _text((cell or {}).get(measure), scale), mark))
+    top = max([v for _, v, _, _ in values if v] + [m for *_, m in values if m] + [1.0])
+    out.bars = [
+        Bar(
+            label=month,
+            value=value,
+            text=text,
+            height=0.0 if value is None else 100.0 * value / top,
+            mark=None if mark is None else 100.0 * mark / top,
+        )
+        for month, value, text, mark in values
+    ]
+    return out
+
+
+def declines(figure: dict[str, Any]) -> Chart:
+    """Declines by reason: one bar per reason over the whole period."""
+    total = figure.get("total") or {}
+    items = [(str(k), v) for k, v in total.items()]
+    top = max([float(v) for _, v in items if _number(v, 1.0)] + [1.0])
+    return Chart(
+        key="declinesByReason",
+        title=str(figure.get("label") or "Declines by reason"),
+        unit="declines",
+        headline=f"{len(items)} reason(s)" if items else "no declines",
+        bars=[
+            Bar(
+                label=reason,
+                value=_number(v, 1.0),
+                text=_text(v, 1.0),
+                height=100.0 * (_number(v, 1.0) or 0.0) / top,
+            )
+            for reason, v in items
+        ],
+    )
+
+
+def charts(dashboard: dict[str, Any]) -> list[Chart]:
+    figures = dashboard.get("figures") or {}
+    out = []
+    for key, figure in figures.items():
+        out.append(declines(figure) if key == "declinesByReason" else chart(key, figure))
+    return out

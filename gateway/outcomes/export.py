@@ -1,4 +1,5 @@
-"""The dashboard as CSV: one row per figure, measure and month (``total`` for the whole period)."""
+"""The dashboard as CSV: one row per figure, measure and month (``total`` for the whole period,
+``current`` for the moment the report was made, ``target.*`` rows for the people-served target)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import csv
 import io
 from typing import Any
 
-from gateway.outcomes.schemas import CSV_COLUMNS, TOTAL
+from gateway.outcomes.schemas import CSV_COLUMNS, CURRENT, TOTAL
 
 
 def _cell(value: Any) -> str:
@@ -35,6 +36,10 @@ def rows(dashboard: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         if isinstance(target, dict):
             for key in ("perYear", "forPeriod", "share"):
                 out.append((name, f"target.{key}", TOTAL, _cell(target.get(key))))
+        now = figure.get("now")
+        if isinstance(now, dict):
+            for key in ("units", "staleUnits", "share"):
+                out.append((name, f"now.{key}", CURRENT, _cell(now.get(key))))
     return out
 
 

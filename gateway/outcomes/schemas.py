@@ -17,6 +17,7 @@ class FigureJson(TypedDict, total=False):
     total: dict[str, Measure]
     byMonth: dict[str, dict[str, Measure]]
     target: dict[str, Any]  # peopleServed only: perYear, forPeriod, share
+    now: dict[str, Any]  # staleCensusShare only: at, units, staleUnits, share (at report time)
     available: bool  # followUpWithin7Days only
     definition: str  # followUpWithin7Days only
 
@@ -43,3 +44,4 @@ class DashboardJson(TypedDict):
 
 CSV_COLUMNS = ("figure", "measure", "month", "value")
 TOTAL = "total"
+CURRENT = "current"

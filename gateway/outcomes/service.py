@@ -31,6 +31,9 @@ from gateway.outcomes.people import (
 from gateway.outcomes.period import Month, Period
 from gateway.outcomes.programs import Program
 from gateway.outcomes.repository import OutcomesRepository
+from gateway.placement.census import is_stale
+from gateway.placement.directory import read_criteria
+from gateway.placement.directory_repository import DirectoryRepository
 from gateway.placement.metrics import placement_metrics
 
 DAY = 86400.0
@@ -203,7 +206,32 @@ class OutcomesService:
             "placements": figure("Placements made", lambda m: {"count": m["placements"]}),
             "timeToPlacement": figure("Time to placement", timing),
             "declinesByReason": declines,
-            "staleCensusShare": figure("Asks on a stale bed census", stale),
+            "staleCensusShare": Figure(
+                "Asks on a stale bed census",
+                stale(whole),
+                {k: stale(v) for k, v in monthly.items()},
+                {"now": self._stale_units_now(period)},
+            ),
+        }
+
+    def _stale_units_now(self, period: Period) -> Cell:
+        """Active psychiatric units whose census is stale at this moment (census.is_stale)."""
+        units = stale_units = 0
+        for _t, _id, _v, deleted, _ts, content in DirectoryRepository(self.session).current(
+            "HealthcareService"
+        ):
+            if deleted or content is None:
+                continue
+            criteria = read_criteria(facts.parse(content))
+            if not criteria.active or not criteria.bed_types:
+                continue
+            units += 1
+            stale_units += is_stale(criteria.census, criteria.cadence, self.now)
+        return {
+            "at": _iso(self.now, period),
+            "units": units,
+            "staleUnits": stale_units,
+            "share": round(stale_units / units, 4) if units else None,
         }
 
     def _officer_hours(

@@ -12,6 +12,8 @@ from fastapi.testclient import TestClient
 from gateway.app import create_app
 from gateway.auth.keys import KeyStore
 from gateway.db.session import Database
+from gateway.fhir.service import ResourceService
+from gateway.placement.census import set_unit_census
 from gateway.placement.workflow_setup import install
 from gateway.placement.workflow_types import ManualClock
 from gateway.settings import Settings
@@ -19,10 +21,11 @@ from tests.conftest import BASE_URL
 from tests.outcomes import load
 from tests.outcomes.scenario import Scenario, build
 from tests.placement.workflow.conftest import CONFIG
-from tests.placement.workflow.support import FACILITIES, finder, seed
+from tests.placement.workflow.support import BASE, FACILITIES, finder, seed
 from tests.support.databases import empty
 
 TARGET = 191  # Amarillo's yearly target
+FRESH_UNITS = ("unit-f1", "unit-f3")
 
 
 @pytest.fixture(scope="package")
@@ -52,5 +55,8 @@ def api(
         load.load_police(client, scenario)
         patients = load.load_hospital(client, scenario)
         load.load_placements(client, scenario, clock, patients)
+        with database.unit_of_work() as session:  # two of the five units report their beds now
+            for unit in FRESH_UNITS:
+                set_unit_census(ResourceService(session, BASE), unit, free=4, total=12)
         yield client
     empty(database)

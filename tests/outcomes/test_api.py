@@ -112,8 +112,10 @@ def test_csv_is_the_json_one_row_per_figure_measure_and_month(api: TestClient, h
     seen = set()
     for row in rows:
         figure = body["figures"][row["figure"]]
-        if row["measure"].startswith("target."):
-            assert row["value"] == _as_text(figure["target"][row["measure"][7:]])
+        extra, _, measure = row["measure"].partition(".")
+        if extra in ("target", "now"):
+            assert row["month"] == ("total" if extra == "target" else "current")
+            assert row["value"] == _as_text(figure[extra][measure]), row
             continue
         assert row["value"] == _as_text(cell(figure, row["month"])[row["measure"]]), row
         seen.add((row["figure"], row["measure"], row["month"]))

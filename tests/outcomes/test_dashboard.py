@@ -13,8 +13,9 @@ from gateway.outcomes.period import parse_period
 from gateway.outcomes.programs import Program
 from gateway.outcomes.service import OutcomesService
 from tests.outcomes import expected
-from tests.outcomes.conftest import TARGET
+from tests.outcomes.conftest import FRESH_UNITS, TARGET
 from tests.outcomes.scenario import Scenario
+from tests.placement.workflow.support import FACILITIES
 
 UTC = ZoneInfo("UTC")
 CELLS = (*expected.MONTHS, "total")
@@ -74,6 +75,10 @@ def test_placement_figures(api: TestClient, scenario: Scenario) -> None:
         assert (stale["asks"], stale["staleAsks"]) == (w["asks"], w["staleAsks"])
         assert stale["share"] == (0.5 if w["asks"] else None)
     assert want["2025-01"]["placements"] == 11 and want["2025-02"]["placements"] == 2
+    now = got["staleCensusShare"]["now"]
+    units = len(FACILITIES)
+    assert (now["units"], now["staleUnits"]) == (units, units - len(FRESH_UNITS))
+    assert now["share"] == pytest.approx((units - len(FRESH_UNITS)) / units)
 
 
 def test_officer_hours_per_call(api: TestClient, scenario: Scenario) -> None:

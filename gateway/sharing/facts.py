@@ -55,21 +55,6 @@ class FactsRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def _agency_rows(self, agency: str) -> Any:
-        """Reference rows of resources the agency wrote or owns (rtype-first, index-served)."""
-        written = select(TOK.c.res_pk).where(
-            TOK.c.rtype.in_(list(RELATION_OF)),
-            TOK.c.param == "_source",
-            TOK.c.code == agency_uri(agency),
-        )
-        owned = select(OWN.c.res_pk).where(
-            OWN.c.rtype == "Task",
-            OWN.c.param == "owner",
-            OWN.c.target_type == "Organization",
-            OWN.c.target_id == agency,
-        )
-        return or_(REF.c.res_pk.in_(written), REF.c.res_pk.in_(owned))
-
     def _agency_row(self, agency: str) -> Any:
         """The same test for one patient's few reference rows: correlated on the row's resource."""
         written = exists().where(
@@ -83,31 +68,54 @@ class FactsRepository:
         )
         return or_(written, owned)
 
-    def served_patients(self, agency: str) -> Any:
-        """Ids of the patients ``agency`` serves: it wrote or owns an encounter, episode, care team or
-        placement request about them, or it holds the Patient record itself."""
-        linked = select(REF.c.target_id).where(
-            REF.c.rtype.in_(list(RELATION_OF)),
-            REF.c.param.in_(PATIENT_PARAMS),
-            REF.c.target_type == "Patient",
-            self._agency_rows(agency),
-        )
-        held = select(R.c.res_id).where(
-            R.c.rtype == "Patient",
-            R.c.pk.in_(
-                select(TOK.c.res_pk).where(
-                    TOK.c.rtype == "Patient",
-                    TOK.c.param == "_source",
-                    TOK.c.code == agency_uri(agency),
-                )
+    def serves(self, agency: str, patient_id: Any) -> Any:
+        """SQL: ``agency`` serves the patient whose id is the column ``patient_id``: it wrote or owns
+        an encounter, episode, care team or placement request about them, holds the Patient record
+        itself, or received a referral about them that is still open.
+
+        Searches use this so the cost follows the candidate rows, not everything an agency ever
+        wrote: an OR of EXISTS stays a per-row probe of the patient's few reference rows.
+        """
+        uri = agency_uri(agency)
+        link = REF.alias("served_link")
+        source = TOK.alias("served_source")
+        owner = REF.alias("served_owner")
+        held_source = TOK.alias("held_source")
+        patient_row = R.alias("held_patient")
+        linked = exists().where(
+            link.c.target_type == "Patient",
+            link.c.target_id == patient_id,
+            link.c.rtype.in_(list(RELATION_OF)),
+            link.c.param.in_(PATIENT_PARAMS),
+            or_(
+                exists().where(
+                    source.c.res_pk == link.c.res_pk,
+                    source.c.param == "_source",
+                    source.c.code == uri,
+                ),
+                exists().where(
+                    owner.c.res_pk == link.c.res_pk,
+                    owner.c.param == "owner",
+                    owner.c.target_type == "Organization",
+                    owner.c.target_id == agency,
+                ),
             ),
         )
-        referred = select(ReferralRow.patient_id).where(
+        held = exists().where(
+            patient_row.c.rtype == "Patient",
+            patient_row.c.res_id == patient_id,
+            exists().where(
+                held_source.c.res_pk == patient_row.c.pk,
+                held_source.c.param == "_source",
+                held_source.c.code == uri,
+            ),
+        )
+        referred = exists().where(
+            ReferralRow.patient_id == patient_id,
             ReferralRow.receiver == agency,
-            ReferralRow.patient_id.is_not(None),
             ReferralRow.state.notin_(REFERRAL_ENDED),
         )
-        return linked.union(held, referred)
+        return or_(linked, held, referred)
 
     def relations(self, agency: str | None, patient: str | None) -> frozenset[str]:
         if not agency or not patient:

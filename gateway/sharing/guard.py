@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Table, and_, false, not_, or_, select
+from sqlalchemy import ColumnElement, Table, and_, exists, false, not_, or_, select
 from sqlalchemy.orm import Session
 
 from gateway.auth.schemas import Caller
@@ -178,9 +178,8 @@ class SharingGuard:
         general = [self._has_profile(table, rtype, always)]
         agency = self.principal.agency
         if if_served and agency:
-            served = self.facts.served_patients(agency)
             general.append(
-                and_(self._has_profile(table, rtype, if_served), self._about(table, rtype, served))
+                and_(self._has_profile(table, rtype, if_served), self._about_served(table, rtype))
             )
         condition: ColumnElement[bool] = or_(*general)
         special = self._special_patients()
@@ -243,6 +242,20 @@ class SharingGuard:
                 REF.c.target_type == "Patient",
                 REF.c.target_id.in_(patient_ids),
             )
+        )
+
+    def _about_served(self, table: Table, rtype: str) -> ColumnElement[bool]:
+        """The row is about a patient the caller's agency serves, probed per candidate row."""
+        agency = str(self.principal.agency)
+        if rtype == "Patient":
+            return self.facts.serves(agency, table.c.res_id)
+        about = REF.alias("about_patient")
+        return exists().where(
+            about.c.res_pk == table.c.pk,
+            about.c.rtype == rtype,
+            about.c.param.in_(PATIENT_PARAMS),
+            about.c.target_type == "Patient",
+            self.facts.serves(agency, about.c.target_id),
         )
 
     def _about_ids(self, table: Table, rtype: str, ids: list[str]) -> ColumnElement[bool]:

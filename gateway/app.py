@@ -40,8 +40,6 @@ from gateway.placement.workflow_setup import install as install_placement_workfl
 from gateway.placement.workflow_setup import workers as placement_workers
 from gateway.referral.setup import install as install_referrals
 from gateway.referral.setup import worker as referral_worker
-from gateway.referral.setup import install as install_referrals
-from gateway.referral.setup import worker as referral_worker
 from gateway.settings import Settings, load_settings
 from gateway.sharing.guard import SharingGuard
 from gateway.web import install as install_console
@@ -77,7 +75,11 @@ async def start_mllp(app: FastAPI) -> MllpServer:
         tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         tls.load_cert_chain(settings.mllp_tls_cert, settings.mllp_tls_key)
     service = IngestService(
-        app.state.db, settings.fhir_base, app.state.adapters, labeller=app.state.labeller
+        app.state.db,
+        settings.fhir_base,
+        app.state.adapters,
+        labeller=app.state.labeller,
+        audit=app.state.audit,
     )
     server = MllpServer(MllpHandler(service, SenderDirectory(app.state.db).lookup), tls=tls)
     app.state.mllp_port = await server.start(settings.mllp_host, settings.mllp_port or 0)
@@ -140,7 +142,6 @@ def create_app(
         # Notification delivery and placement timers: safe in every replica (claims are row locks).
         running = placement_workers(app) if background_workers else []
         running += [referral_worker(app)] if background_workers else []  # referral timers
-        running += [referral_worker(app)] if background_workers else []  # referral timers
         for worker in running:
             worker.start()
         # Audit sequencing and scheduled checkpoints (serialised in the database across replicas).
@@ -191,7 +192,6 @@ def create_app(
         app
     )  # directory, census and $match, ahead of the generic FHIR routes
     install_placement_workflow(app, candidates=MatcherCandidates(app))  # /placement, /notify
-    install_referrals(app)  # /referrals and the FHIR write hooks of referral Tasks
     install_referrals(app)  # /referrals and the FHIR write hooks of referral Tasks
     install_console(app)  # /console: the web console and its static assets
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)

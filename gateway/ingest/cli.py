@@ -11,6 +11,8 @@ from tqdm import tqdm
 
 from adapters.base import SourceInfo
 from adapters.registry import AdapterLoadError, load_adapters
+from gateway.audit.events import AuditContext
+from gateway.audit.log import AuditLog
 from gateway.auth.repository import AuthRepository
 from gateway.auth.scopes import covers, parse_scopes
 from gateway.db.session import Database
@@ -18,6 +20,7 @@ from gateway.fhir.errors import FhirError, Forbidden
 from gateway.ingest.senders import add_sender
 from gateway.ingest.service import IngestResult, IngestService, RecordResult
 from gateway.settings import load_settings
+from policies.labelling import label
 
 _BY_SUFFIX = {
     ".hl7": "x-application/hl7-v2+er7",
@@ -73,7 +76,14 @@ def ingest(
             if not covers(scopes, interaction, rtype):
                 raise Forbidden(f"client {client_id} may not '{interaction}' {rtype}")
 
-        service = IngestService(db, settings.fhir_base, adapters)
+        service = IngestService(
+            db,
+            settings.fhir_base,
+            adapters,
+            labeller=label,
+            audit=AuditLog.from_settings(settings),
+        )
+        ctx = AuditContext(client_id=client.client_id, agency=client.agency_id)
         if adapter not in adapters:
             typer.echo(
                 f"error: no adapter named {adapter!r} (installed: {', '.join(sorted(adapters))})",
@@ -91,7 +101,7 @@ def ingest(
                 continue
             bar = tqdm(records, desc=path.name, unit="rec", disable=quiet, leave=False)
             for record in bar:
-                rec = service.store_record(adapter, record, source, authorize)
+                rec = service.store_record(adapter, record, source, authorize, ctx)
                 result.records.append(rec)
                 if rec.outcome == "refused":
                     tqdm.write(f"{path.name}: {rec.issues[0].diagnostics}")

@@ -14,6 +14,8 @@ from fastapi import APIRouter, Depends, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from adapters.base import SourceInfo
+from gateway.audit.context import audit_context
+from gateway.audit.log import get_audit_log
 from gateway.auth.deps import get_caller, require
 from gateway.auth.schemas import Caller
 from gateway.fhir.errors import FhirError, Forbidden, operation_outcome
@@ -26,7 +28,11 @@ router = APIRouter(prefix="/ingest")
 def ingest_service(request: Request) -> IngestService:
     state = request.app.state
     return IngestService(
-        state.db, state.settings.fhir_base, state.adapters, labeller=state.labeller
+        state.db,
+        state.settings.fhir_base,
+        state.adapters,
+        labeller=state.labeller,
+        audit=get_audit_log(state),
     )
 
 
@@ -61,6 +67,7 @@ async def ingest(adapter: str, request: Request, caller: Caller = Depends(get_ca
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     payload = await request.body()
     source = source_for(caller)
+    ctx = audit_context(request, caller)
 
     def authorize(interaction: str, rtype: str) -> None:
         require(caller, interaction, rtype)
@@ -69,7 +76,7 @@ async def ingest(adapter: str, request: Request, caller: Caller = Depends(get_ca
         records = service.parse(adapter, payload, media_type)
         result = IngestResult()
         for record in records:
-            result.records.append(service.store_record(adapter, record, source, authorize))
+            result.records.append(service.store_record(adapter, record, source, authorize, ctx))
         return result
 
     result = await run_in_threadpool(run)

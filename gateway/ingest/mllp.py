@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from adapters.base import SourceInfo, SourceRecord
+from gateway.audit.events import AuditContext
 from gateway.auth.scopes import Scope, covers
 from gateway.fhir.errors import Forbidden
 from gateway.ingest.ack import Header, build_ack, read_header
@@ -65,9 +66,9 @@ class MllpHandler:
                 text="sending facility and address are not registered",
                 location="MSH-4",
             )
-        return self._store(header, frame, sender)
+        return self._store(header, frame, sender, peer)
 
-    def _store(self, header: Header, frame: bytes, sender: Sender) -> bytes:
+    def _store(self, header: Header, frame: bytes, sender: Sender, peer: str) -> bytes:
         try:
             records = self.service.parse(ADAPTER, frame, MEDIA_TYPE)
         except Exception as exc:  # a refusal from the adapter, already located
@@ -83,7 +84,13 @@ class MllpHandler:
             if not covers(sender.scopes, interaction, rtype):
                 raise Forbidden(f"the sender may not '{interaction}' {rtype}")
 
-        result = self.service.store_record(ADAPTER, record, source, authorize)
+        ctx = AuditContext(
+            client_id=sender.client_id,
+            agency=sender.agency,
+            request_id=header.control_id[:64] or None,
+            address=peer or None,
+        )
+        result = self.service.store_record(ADAPTER, record, source, authorize, ctx)
         if result.outcome != "refused":
             return build_ack(header, "AA")
         issue = result.issues[0] if result.issues else None

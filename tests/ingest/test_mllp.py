@@ -4,21 +4,9 @@ and dropped connections lose nothing already acknowledged and store nothing half
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from fastapi.testclient import TestClient
-
-from gateway.app import create_app
-from gateway.auth.keys import KeyStore
-from gateway.db.session import Database
-from gateway.ingest.senders import add_sender
-from gateway.settings import Settings
-from tests.auth.conftest import register
-from tests.conftest import bearer
-from tests.support.live import free_port
-from tests.support.smart import public_jwks, rsa_key
 
 FIXTURES = Path(__file__).parents[1] / "adapters" / "hl7v2" / "fixtures"
 START, END = b"\x0b", b"\x1c\x0d"
@@ -42,19 +30,6 @@ def read_ack(sock: socket.socket) -> str:
 def msa(ack: str) -> list[str]:
     line = next(seg for seg in ack.split("\r") if seg.startswith("MSA"))
     return line.split("|")
-
-
-@pytest.fixture()
-def mllp(db: Database, settings: Settings, keystore: KeyStore) -> Iterator[tuple[int, TestClient]]:
-    register(db, "ghh-ehr", public_jwks(rsa_key()), scope="system/*.cruds")
-    with db.unit_of_work() as session:
-        add_sender(session, "GHHSFacility", "127.0.0.1/32", "ghh-ehr")
-    app = create_app(
-        settings.with_overrides(mllp_port=free_port()), db=db, keys=keystore, sharing_rules=False
-    )
-    with TestClient(app) as client:
-        client.headers.update(bearer(app))
-        yield app.state.mllp_port, client
 
 
 def _connect(port: int) -> socket.socket:

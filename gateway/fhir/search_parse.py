@@ -37,6 +37,7 @@ _MODIFIERS = {
     "reference": {"missing"},
 }
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+MDM = "mdm"  # reference modifier: the Patient and every Patient the MPI linked to it
 MAX_OFFSET = 2**31 - 1  # beyond any result set; larger numbers overflow database integers
 SUMMARY_VALUES = frozenset({"true", "false", "text", "data", "count"})
 
@@ -150,7 +151,9 @@ def _criterion(rtype: str, key: str, raw: str, known: dict[str, SearchParam]) ->
     if param is None:
         return None
     mod = modifier or None
-    if param.type == "reference" and mod and mod != "missing":
+    if param.type == "reference" and mod == MDM:
+        _check_mdm(key, param)
+    elif param.type == "reference" and mod and mod != "missing":
         if not is_supported(mod):
             raise InvalidRequest(f"{key}: unknown modifier or type {mod!r}", expression=key)
     else:
@@ -197,6 +200,17 @@ def _chained(key: str, raw: str, known: dict[str, SearchParam]) -> Criterion | N
             raise InvalidRequest(f"{key} must be true or false", expression=key)
         values = (raw,)
     return Criterion(param, None, values, Chain(targets, chained_mod or None), key)
+
+
+def _check_mdm(key: str, param: SearchParam) -> None:
+    """``:mdm`` (the Patients the MPI linked) applies to references that can point at a Patient."""
+    if param.targets and "Patient" not in param.targets:
+        raise InvalidRequest(
+            f"{key}: :mdm follows identity links between Patients; {param.name} cannot point "
+            "at a Patient",
+            expression=key,
+            code="not-supported",
+        )
 
 
 def _check_modifier(key: str, param: SearchParam, modifier: str | None) -> None:

@@ -26,7 +26,8 @@ from gateway.fhir.dates import BadDate, date_range
 from gateway.fhir.errors import InvalidRequest
 from gateway.fhir.indexing import normalize, parse_reference
 from gateway.fhir.search_params import SearchParam
-from gateway.fhir.search_parse import PREFIXES, Criterion, SearchRequest
+from gateway.fhir.search_parse import MDM, PREFIXES, Criterion, SearchRequest
+from gateway.mpi.search import linked_ids
 
 R = ResourceRow.__table__  # type: ignore[attr-defined]
 T_TOKEN = TokenIndex.__table__  # type: ignore[attr-defined]
@@ -63,6 +64,7 @@ class QueryBuilder:
 
     def __init__(self, base_url: str) -> None:
         self.base_url = base_url
+        self._mdm_count = 0  # each :mdm value's link query gets a CTE name of its own
 
     def where(
         self, req: SearchRequest, table: ColumnClause | None = None
@@ -237,6 +239,8 @@ class QueryBuilder:
             rtype, rid, url = None, raw, None  # a bare id
         else:
             rtype, rid, url = parse_reference(raw, self.base_url)
+        if modifier == MDM:
+            return self._mdm(rtype, rid, url, table, crit)
         if url is not None:
             return table.c.url == url
         if rtype is None:
@@ -249,6 +253,24 @@ class QueryBuilder:
             raise InvalidRequest(f"{crit.raw_name}: empty reference", expression=crit.raw_name)
         cond = table.c.target_id == rid
         return and_(cond, table.c.target_type == rtype) if rtype else cond
+
+    def _mdm(
+        self,
+        rtype: str | None,
+        rid: str | None,
+        url: str | None,
+        table: ColumnClause,
+        crit: Criterion,
+    ) -> ColumnElement[bool]:
+        """``:mdm``: a reference to the Patient or to any Patient linked to it (gateway.mpi)."""
+        if url is not None or rtype not in (None, "Patient") or not rid:
+            raise InvalidRequest(
+                f"{crit.raw_name}: :mdm takes a Patient reference such as Patient/123",
+                expression=crit.raw_name,
+            )
+        self._mdm_count += 1
+        linked = linked_ids(rid, f"mdm_linked_{self._mdm_count}")
+        return and_(table.c.target_type == "Patient", table.c.target_id.in_(linked))
 
     def _chain(self, rtype: str, crit: Criterion, res: ColumnClause) -> ColumnElement[bool]:
         chain = crit.chain

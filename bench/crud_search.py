@@ -249,7 +249,7 @@ def free_port() -> int:
 
 
 def start_server(
-    name: str, port: int, workers: int, log: Path, key_dir: Path
+    name: str, port: int, workers: int, log: Path, key_dir: Path, app: str = "gateway.asgi:app"
 ) -> subprocess.Popen[bytes]:
     from gateway.auth.keys import KeyStore
 
@@ -258,7 +258,7 @@ def start_server(
     env["GATEWAY_DATABASE_URL"] = sa_url(name)
     env["GATEWAY_BASE_URL"] = f"http://127.0.0.1:{port}"
     env["GATEWAY_KEY_DIR"] = str(key_dir)
-    cmd = [sys.executable, "-m", "uvicorn", "gateway.asgi:app", "--host", "127.0.0.1"]
+    cmd = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1"]
     cmd += ["--port", str(port), "--workers", str(workers), "--no-access-log"]
     cmd += ["--log-level", "warning"]
     with log.open("wb") as out:
@@ -434,7 +434,7 @@ def run_size(size: int, args: argparse.Namespace, stamp: str) -> dict[str, Any]:
     port = args.port or free_port()
     log = Path(tempfile.gettempdir()) / f"{name}-server.log"
     key_dir = Path(tempfile.mkdtemp(prefix=f"{name}-keys-"))
-    proc = start_server(name, port, args.workers, log, key_dir)
+    proc = start_server(name, port, args.workers, log, key_dir, args.app)
     pids = worker_pids(proc)
     print(f"[{name}] server pid {proc.pid}, workers {pids}, port {port}")
     scenarios: dict[str, Any] = {}
@@ -666,6 +666,11 @@ def main() -> None:
         help="keep (and reuse) the databases of these sizes; with no sizes, of all sizes",
     )
     parser.add_argument("--only", nargs="+", help="run only scenarios containing these words")
+    parser.add_argument(
+        "--app",
+        default="gateway.asgi:app",
+        help="ASGI app to serve; bench.asgi_scopes_only:app measures without the sharing rules",
+    )
     parser.add_argument("--profile", action="store_true", help="sample the workers with py-spy")
     parser.add_argument(
         "--load-only", action="store_true", help="load (and keep) the databases, then stop"

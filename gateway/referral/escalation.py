@@ -10,6 +10,8 @@ and each referral is handled under a savepoint, so one bad referral does not hol
   routed (:meth:`ReferralService.adopt`).
 * **Shift start**: a referral that waited for an off-duty team is flagged on its Task when the
   team's shift starts, and the receiving organisation is told then.
+* **Withdrawal**: an open referral whose ServiceRequest the referrer revoked (HL7 REF^I14, a
+  corrected police record) is cancelled by the gateway and both parties are told.
 * **Escalation**: a referral neither accepted nor rejected by its urgency's time limit is marked
   ``overdue``, a ``Communication`` alert goes to the receiving organisation's supervisors (topic
   ``referral-escalation``) and the referrer is told.
@@ -28,8 +30,10 @@ from gateway.notify.worker import PeriodicWorker
 from gateway.placement.escalation import COMMUNICATION_CATEGORY
 from gateway.placement.workflow_codes import concept, iso, ref
 from gateway.referral import codes
+from gateway.referral.lifecycle import ReferralLifecycle, Step
 from gateway.referral.service import ReferralService
 from gateway.referral.tasks import add_note, business
+from gateway.referral.transitions import Actor, State
 from gateway.referral.types import ReferralContext
 
 log = logging.getLogger("gateway.referral")
@@ -41,6 +45,7 @@ class DueReport:
     """What one :func:`run_due` pass did."""
 
     adopted: int = 0
+    withdrawn: int = 0
     flagged: int = 0
     escalated: int = 0
     errors: int = 0
@@ -50,19 +55,25 @@ def run_due(
     session: Session, ctx: ReferralContext, now: float | None = None, limit: int = 100
 ) -> DueReport:
     """Adopt, flag and escalate whatever is due at ``now`` (default: the context's clock)."""
-    wf = ReferralService(session, ctx, now)
+    wf = ReferralWorkflow(session, ctx, now)
     report = DueReport()
     for pk, sr in wf.repo.unadopted_referrals(ctx.config.intake_limit, sorted(ctx.failed_intake)):
         if not _guarded(wf, report, f"intake of ServiceRequest/{sr.get('id')}", _adopt, sr):
             ctx.failed_intake.add(pk)
         else:
             report.adopted += 1
+    for row in wf.repo.withdrawn(limit):
+        _guarded(wf, report, f"withdrawal of Task/{row.task_id}", _withdraw, row)
     for row in wf.repo.due_shift_flags(wf.now, limit):
         _guarded(wf, report, f"shift flag of Task/{row.task_id}", _flag, row)
     for row in wf.repo.due_escalations(wf.now, limit):
         _guarded(wf, report, f"escalation of Task/{row.task_id}", _escalate, row)
     wf.finish()
     return report
+
+
+class ReferralWorkflow(ReferralService, ReferralLifecycle):
+    """Opening and the later steps on one unit of work (what the timers need)."""
 
 
 def _guarded(wf: ReferralService, report: DueReport, what: str, act: Any, item: Any) -> bool:
@@ -81,7 +92,7 @@ def _guarded(wf: ReferralService, report: DueReport, what: str, act: Any, item: 
         return False
 
 
-def _adopt(wf: ReferralService, sr: Resource, report: DueReport) -> None:
+def _adopt(wf: ReferralWorkflow, sr: Resource, report: DueReport) -> None:
     opened = wf.adopt(sr, source=source_of(sr), finish=False)
     log.info("referral %s routed (%s)", opened.row.task_id, opened.row.routed_by)
 
@@ -99,6 +110,16 @@ def source_of(sr: Resource) -> str:
     if systems & set(codes.REFERRAL_SYSTEMS):
         return "hl7v2"
     return "ingest"
+
+
+def _withdraw(wf: ReferralWorkflow, row: ReferralRow, report: DueReport) -> None:
+    step = Step(
+        State.CANCELLED,
+        reason="withdrawn",
+        text="The referrer withdrew the request (its ServiceRequest was revoked).",
+    )
+    wf.apply(row, frozenset({Actor.GATEWAY}), step, finish=False)
+    report.withdrawn += 1
 
 
 def _flag(wf: ReferralService, row: ReferralRow, report: DueReport) -> None:

@@ -73,7 +73,12 @@ class ReferralLifecycle(ReferralUnit):
     def act(self, agency: str | None, role: str | None, some_id: str, step: Step) -> Resource:
         """Apply ``step`` to the referral named by its Task or ServiceRequest id."""
         row = self.locked(some_id)
-        actors = self.party(row, agency, role)
+        return self.apply(row, self.party(row, agency, role), step)
+
+    def apply(
+        self, row: ReferralRow, actors: frozenset[Actor], step: Step, *, finish: bool = True
+    ) -> Resource:
+        """Apply ``step`` for ``actors`` to a locked referral row (409 when not allowed)."""
         current = State(row.state)
         check(actors, current, step.state)
         task = self.read("Task", row.task_id)
@@ -97,7 +102,8 @@ class ReferralLifecycle(ReferralUnit):
         self.tell_referrer(row, written, *extra)
         if step.state == State.CANCELLED:
             self.tell_receiver(row, written)
-        self.finish()
+        if finish:
+            self.finish()
         return written
 
     # ---- one handler per target state ----------------------------------------------------------

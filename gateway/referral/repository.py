@@ -103,6 +103,27 @@ class ReferralRepository:
             limit,
         )
 
+    def withdrawn(self, limit: int) -> list[ReferralRow]:
+        """Open referrals whose ServiceRequest the referrer has since revoked (HL7 I14, a police
+        record correcting ``follow_up.requested`` to false, a FHIR update)."""
+        revoked = select(R.c.res_id).where(
+            R.c.rtype == "ServiceRequest",
+            R.c.pk.in_(
+                select(TOK.c.res_pk).where(
+                    TOK.c.rtype == "ServiceRequest",
+                    TOK.c.param == "status",
+                    TOK.c.code.in_(("revoked", "entered-in-error")),
+                )
+            ),
+        )
+        return self._due(
+            and_(
+                ReferralRow.state.in_([s.value for s in OPEN]),
+                ReferralRow.service_request_id.in_(revoked),
+            ),
+            limit,
+        )
+
     def between(self, start: float, end: float) -> list[ReferralRow]:
         stmt = select(ReferralRow).where(
             ReferralRow.created_at >= start, ReferralRow.created_at < end

@@ -217,3 +217,31 @@ def test_a_task_posted_through_fhir_opens_a_routed_referral(
         "/fhir/Task", json=task, headers={**FHIR, **as_agency(app_client, CLINIC)}
     )
     assert other.status_code == 403
+
+
+def test_a_corrected_police_record_withdraws_its_referral(
+    app_client: TestClient, seeded: Database, ctx: ReferralContext
+) -> None:
+    ingest_police(app_client)
+    assert due(seeded, ctx).adopted == 1
+    task_id = queue(app_client, CRISIS)[0]["task"]["id"]
+    corrected = full_record()
+    corrected["follow_up"]["requested"] = False
+    corrected["updated_at"] = "2024-03-05T19:00:00-05:00"
+    response = app_client.post(
+        "/ingest/police-rms",
+        content=orjson.dumps(corrected),
+        headers={
+            "Content-Type": "application/json",
+            **as_agency(app_client, POLICE, role="police_rms"),
+        },
+    )
+    assert response.status_code in (200, 201), response.text
+    report = due(seeded, ctx)
+    assert report.withdrawn == 1 and report.adopted == 0
+    assert queue(app_client, CRISIS) == []
+    status = app_client.get(
+        f"/referrals/{task_id}", headers=as_agency(app_client, CRISIS, role="crisis_team_system")
+    ).json()
+    assert status["state"] == "cancelled" and status["reason"] == "withdrawn"
+    assert due(seeded, ctx).withdrawn == 0

@@ -6,7 +6,8 @@ and stored with ``status=requested``, its signing secret comes back once in the
 Subscription cannot be created (there is no header to return the secret in: 400).
 
 A gateway-managed Subscription is not changed by ``PUT``/``PATCH`` (409: delete it and subscribe
-again); ``DELETE`` switches it off (nothing more is delivered) and then deletes the resource.
+again); ``DELETE`` switches it off (nothing more is delivered) and then deletes the resource. Who
+may do either is decided as on ``/notify``: the subscribing agency (or a gateway administrator).
 """
 
 from __future__ import annotations
@@ -67,9 +68,11 @@ class SubscriptionHook(WriteHook):
         return None
 
     def delete(self, w: WriteContext, rtype: str, rid: str) -> Stored | None:
-        if NotifyRepository(w.session).subscription(rid) is not None:
-            subscriptions.switch_off(_service(w), w.caller, rid, _now(w.state))
-        return None  # the generic delete follows, under the sharing rules
+        if NotifyRepository(w.session).subscription(rid) is None:
+            return None  # not one of ours: the generic delete, under the sharing rules
+        svc = _service(w)
+        subscriptions.switch_off(svc, w.caller, rid, _now(w.state))  # 403 unless its owner's
+        return svc.delete("Subscription", rid)
 
     @staticmethod
     def _refuse_change(w: WriteContext, rid: str) -> None:

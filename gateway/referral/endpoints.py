@@ -186,8 +186,10 @@ def metrics(request: Request, caller: Caller = Depends(get_caller)) -> Response:
     fmt = params.get("format", "json")
     if fmt not in ("json", "csv"):
         raise InvalidRequest("format is json or csv", expression="format")
-    with request.app.state.db.unit_of_work() as session:
-        numbers = referral_metrics(session, start, end, now)
+    def work(session: Any) -> tuple[Resource, list[str], list[str]]:
+        return referral_metrics(session, start, end, now), [], []
+
+    numbers = _audited(request, caller, "search-type", work)
     if fmt == "csv":
         return Response(metrics_csv(numbers), media_type="text/csv; charset=utf-8")
     return _json(numbers)

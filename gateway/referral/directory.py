@@ -128,7 +128,9 @@ def _closed(doc: Resource) -> tuple[tuple[float, float], ...]:
         during = (item or {}).get("during") or {}
         try:
             lo = date_range(during["start"])[0] if during.get("start") else float("-inf")
-            hi = date_range(during["end"])[1] if during.get("end") else float("inf")
+            end = str(during.get("end") or "")
+            # a date-time ends at that instant; a bare date closes the whole day
+            hi = date_range(end)[0 if "T" in end else 1] if end else float("inf")
         except BadDate:
             continue
         out.append((lo, hi))

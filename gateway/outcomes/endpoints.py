@@ -32,6 +32,7 @@ router = APIRouter(prefix="/outcomes", tags=["outcomes"])
 log = logging.getLogger("gateway.outcomes")
 DASHBOARD_ROLES = ("bha_auditor", "gateway_admin", "program_reader")
 PARAMETERS = frozenset({"from", "to", "program", "_format"})
+JSON_TYPES = frozenset({"application/json", "application/fhir+json", "application/*", "*/*"})
 FORMATS = {"json": "json", "application/json": "json", "csv": "csv", "text/csv": "csv"}
 
 
@@ -58,8 +59,29 @@ def _format(request: Request) -> str:
         if fmt is None:
             raise InvalidRequest("_format is json or csv", expression="_format")
         return fmt
-    accept = request.headers.get("accept", "")
-    return "csv" if "text/csv" in accept and "json" not in accept else "json"
+    return _negotiate(request.headers.get("accept", ""))
+
+
+def _negotiate(accept: str) -> str:
+    """CSV when ``text/csv`` is the most preferred of what the header accepts (RFC 9110 §12.5.1
+    quality values; the first listed wins a tie), JSON otherwise."""
+    best, best_q = "json", -1.0
+    for part in accept.split(","):
+        media, *params = (p.strip() for p in part.split(";"))
+        kind = "csv" if media.lower() == "text/csv" else "json"
+        if kind == "json" and media.lower() not in JSON_TYPES:
+            continue
+        q = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if q > best_q and q > 0:
+            best, best_q = kind, q
+    return best
 
 
 def _refuse(request: Request, caller: Caller) -> None:

@@ -2,7 +2,7 @@
 
 Crisis encounters are Encounters of class ``FLD`` (field: a police crisis call from the
 ``police-rms`` adapter, or a mobile crisis team) and ``EMER`` (a hospital emergency visit from the
-``hl7v2`` adapter, PV1-2 = E). A police call's officer time follows the ``police-rms`` mapping
+``hl7v2`` adapter, PV1-2 = E), unless cancelled or entered in error. A police call's officer time follows the ``police-rms`` mapping
 (docs/adapters/police-rms.md): ``statusHistory`` ``in-progress`` runs from the first unit dispatched
 to the last unit cleared, and every officer is a participant of type ``PPRF`` (primary) or ``SPRF``.
 """
@@ -17,6 +17,8 @@ import orjson
 from gateway.fhir.dates import BadDate, date_range
 
 CRISIS_CLASSES = frozenset({"FLD", "EMER"})
+# An encounter that did not happen (a registration cancelled with ADT^A11, a record entered in error).
+NOT_HAPPENED = frozenset({"cancelled", "entered-in-error"})
 OFFICER_ROLES = frozenset({"PPRF", "SPRF"})
 
 
@@ -73,14 +75,19 @@ def contact(doc: dict[str, Any]) -> Contact | None:
     pid = _subject(doc)
     start = _instant((doc.get("period") or {}).get("start"))
     cls = (doc.get("class") or {}).get("code")
-    if pid is None or start is None or cls not in CRISIS_CLASSES:
+    if (
+        pid is None
+        or start is None
+        or cls not in CRISIS_CLASSES
+        or doc.get("status") in NOT_HAPPENED
+    ):
         return None
     return Contact(pid, start, str(cls))
 
 
 def police_call(doc: dict[str, Any]) -> PoliceCall | None:
     """The officer time of a field Encounter with officers (None for anything else)."""
-    if (doc.get("class") or {}).get("code") != "FLD":
+    if (doc.get("class") or {}).get("code") != "FLD" or doc.get("status") in NOT_HAPPENED:
         return None
     officers = [
         p

@@ -28,7 +28,7 @@ def p90(values: list[float]) -> float:
 
 def contacts(s: Scenario) -> list[tuple[str, datetime]]:
     out = [(c.person, c.reported) for c in s.calls]
-    out += [(v.person, v.admitted) for v in s.visits]
+    out += [(v.person, v.admitted) for v in s.visits if not v.cancelled]
     out += [(p.person, p.created) for p in s.placements]
     return out
 

@@ -54,16 +54,16 @@ def police_record(base: dict[str, Any], call: Call, person: Person) -> dict[str,
     return rec
 
 
-def hl7_visit(visit: Visit, person: Person, control: int) -> bytes:
-    """An ADT^A04 (emergency registration) for the visit."""
+def hl7_visit(visit: Visit, person: Person, control: int, event: str = "A04") -> bytes:
+    """An ADT^A04 (registration) for the visit, or the ADT^A11 that cancels it."""
     when = visit.admitted.strftime("%Y%m%d%H%M%S") + "+0000"
     pv1 = (
         ["PV1", "1", visit.patient_class, "ED^^^HOSPA"] + [""] * 15 + [f"{visit.number}^^^HOSPA^VN"]
     )
     pv1 += [""] * 24 + [when]
     segments = [
-        f"MSH|^~\\&|EDSYS|HOSPA|GATEWAY|GW|{when}||ADT^A04^ADT_A01|MSG{control:05d}|P|2.5.1",
-        f"EVN|A04|{when}",
+        f"MSH|^~\\&|EDSYS|HOSPA|GATEWAY|GW|{when}||ADT^{event}^ADT_A01|MSG{control:05d}|P|2.5.1",
+        f"EVN|{event}|{when}",
         f"PID|1||MRN-{person.key}^^^HOSPA^MR||{person.family}^{person.given}||"
         f"{person.birth.replace('-', '')}|{person.sex[0].upper()}|||||{person.phone}^PRN^PH",
         "|".join(pv1),
@@ -92,8 +92,12 @@ def load_hospital(client: TestClient, scenario: Scenario) -> dict[str, str]:
     """Ingest every visit; returns the hospital's Patient id of each person."""
     headers = {**ER7, **bearer(client.app, agency=HOSPITAL, role="hospital_ehr")}
     ids: dict[str, str] = {}
-    for n, visit in enumerate(scenario.visits + scenario.outpatient):
-        message = hl7_visit(visit, scenario.people[visit.person], n)
+    cancels = [v for v in scenario.visits if v.cancelled]
+    sent = [(v, "A04") for v in scenario.visits + scenario.outpatient] + [
+        (v, "A11") for v in cancels
+    ]
+    for n, (visit, event) in enumerate(sent):
+        message = hl7_visit(visit, scenario.people[visit.person], n, event)
         response = client.post("/ingest/hl7v2", content=message, headers=headers)
         assert response.status_code in (200, 201), response.text
         for entry in response.json()["entry"]:

@@ -60,6 +60,7 @@ class Visit:
     number: str
     admitted: datetime
     patient_class: str = "E"  # PV1-2: E emergency, O outpatient
+    cancelled: bool = False  # the registration was cancelled (ADT^A11): it never happened
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,7 @@ FAMILIES = [
     "Valdivia",
     "Wojciechowski",
     "Yamamoto",
+    "Zielinski",
 ]
 GIVENS = [
     "Aurelio",
@@ -124,6 +126,7 @@ GIVENS = [
     "Xavier",
     "Yolanda",
     "Zebulon",
+    "Ambrosia",
 ]
 
 
@@ -145,7 +148,7 @@ def build() -> Scenario:
     s = Scenario()
     for i in range(20):
         s.people[f"P{i:02d}"] = _person(i, f"P{i:02d}")
-    for j in range(4):
+    for j in range(5):
         s.people[f"H{j}"] = _person(20 + j, f"H{j}")
     # Everyone's first call: P00 on 2 January, P01 on 3 January ... P19 on 21 January, 14:00.
     for i in range(20):
@@ -171,6 +174,8 @@ def build() -> Scenario:
         s.visits.append(Visit(f"H{j}", f"VH{j}", at(40 + j, 11)))
     s.visits.append(Visit("H3", "VH3A", at(-1, 20)))
     s.visits.append(Visit("H3", "VH3B", at(0, 10)))
+    # H4 was registered in March by mistake; the registration was cancelled.
+    s.visits.append(Visit("H4", "VH4", at(70, 10), cancelled=True))
     # Placement requests from the emergency department, 5 h after the call, for P06-P18.
     reasons = ("no-bed", "payer", "acuity-too-high")
     for n, i in enumerate(range(6, 19)):

@@ -129,6 +129,22 @@ def test_csv_is_the_json_one_row_per_figure_measure_and_month(api: TestClient, h
 
 
 @pytest.mark.parametrize(
+    ("accept", "kind"),
+    [
+        ("text/csv", "text/csv"),
+        ("text/csv;q=0.5, application/json", "application/json"),
+        ("application/json;q=0.2, text/csv", "text/csv"),
+        ("text/html, */*;q=0.8", "application/json"),
+        ("text/csv;q=0", "application/json"),
+    ],
+)
+def test_the_accept_header_chooses_by_preference(api: TestClient, accept: str, kind: str) -> None:
+    got = api.get(f"/outcomes/dashboard?{QUARTER}", headers={**reader(api), "Accept": accept})
+    assert got.status_code == 200
+    assert got.headers["content-type"].startswith(kind)
+
+
+@pytest.mark.parametrize(
     "role", ["police_officer", "cit_officer", "crisis_clinician", "facility_intake", "hospital_ehr"]
 )
 def test_other_roles_are_refused_and_the_refusal_audited(api: TestClient, role: str) -> None:

@@ -209,6 +209,7 @@ def demo(
         f"  capability statement: http://{host}:{port}/fhir/metadata\n"
         f"  SMART configuration:  http://{host}:{port}/fhir/.well-known/smart-configuration\n"
         f"  API docs:             http://{host}:{port}/docs\n"
+        f"  web console:          http://{host}:{port}/console  (sign in as a demo person above)\n"
     )
     serve(host=host, port=port, database_url=settings.database_url, workers=1, mllp_port=None)
 

@@ -83,6 +83,8 @@ CANCEL_REASONS: dict[str, str] = {
     "other": "Other",
 }
 
+SUPERVISOR_ROLE = "supervisor"  # PractitionerRole.code of whom escalations are addressed to
+
 INPUT_CONSENT = "part2-consent"
 INPUT_NOTICE = "part2-redisclosure-notice"
 INPUT_TEAM = "team-queue"

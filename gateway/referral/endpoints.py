@@ -186,6 +186,7 @@ def metrics(request: Request, caller: Caller = Depends(get_caller)) -> Response:
     fmt = params.get("format", "json")
     if fmt not in ("json", "csv"):
         raise InvalidRequest("format is json or csv", expression="format")
+
     def work(session: Any) -> tuple[Resource, list[str], list[str]]:
         return referral_metrics(session, start, end, now), [], []
 

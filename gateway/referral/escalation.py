@@ -13,8 +13,9 @@ and each referral is handled under a savepoint, so one bad referral does not hol
 * **Withdrawal**: an open referral whose ServiceRequest the referrer revoked (HL7 REF^I14, a
   corrected police record) is cancelled by the gateway and both parties are told.
 * **Escalation**: a referral neither accepted nor rejected by its urgency's time limit is marked
-  ``overdue``, a ``Communication`` alert goes to the receiving organisation's supervisors (topic
-  ``referral-escalation``) and the referrer is told.
+  ``overdue``, a ``Communication`` alert goes to the receiving organisation and its supervisors
+  (its PractitionerRoles coded ``supervisor``; topic ``referral-escalation``) and the referrer is
+  told.
 """
 
 from __future__ import annotations
@@ -165,6 +166,10 @@ def _escalate(wf: ReferralService, row: ReferralRow, report: DueReport) -> None:
     }
     if row.patient_id:
         alert["subject"] = ref("Patient", row.patient_id)
+    if row.receiver:
+        alert["recipient"] += [
+            ref("PractitionerRole", rid) for rid in wf.repo.supervisors_of(row.receiver)
+        ]
     if not alert["recipient"]:
         alert.pop("recipient")
     stored = wf.create(alert, author=row.receiver or row.referrer)

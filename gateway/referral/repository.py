@@ -174,6 +174,31 @@ class ReferralRepository:
         )
         return sorted(self._contents("PractitionerRole", pks), key=lambda d: str(d.get("id")))
 
+    def supervisors_of(self, org_id: str) -> list[str]:
+        """Ids of the organisation's PractitionerRoles coded ``supervisor`` (any code system)."""
+        at_org = select(REF.c.res_pk).where(
+            REF.c.rtype == "PractitionerRole",
+            REF.c.param == "organization",
+            REF.c.target_type == "Organization",
+            REF.c.target_id == org_id,
+        )
+        coded = select(TOK.c.res_pk).where(
+            TOK.c.rtype == "PractitionerRole",
+            TOK.c.param == "role",
+            TOK.c.code == codes.SUPERVISOR_ROLE,
+        )
+        rows = self.session.execute(
+            select(R.c.res_id)
+            .where(
+                R.c.rtype == "PractitionerRole",
+                R.c.deleted.is_(False),
+                R.c.pk.in_(at_org),
+                R.c.pk.in_(coded),
+            )
+            .order_by(R.c.res_id)
+        )
+        return [r[0] for r in rows]
+
     def tasks_for(self, sr_id: str) -> list[Resource]:
         """Tasks whose focus is ``ServiceRequest/sr_id``."""
         pks = select(REF.c.res_pk).where(

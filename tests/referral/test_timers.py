@@ -6,12 +6,14 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from gateway.db.session import Database
+from gateway.fhir.service import ResourceService
 from gateway.notify.topics import NEW_REFERRAL_TASK, REFERRAL_ESCALATION, REFERRAL_STATUS
 from gateway.placement.workflow_types import ManualClock
 from gateway.referral.escalation import run_due
 from gateway.referral.types import ReferralContext
 from tests.placement.workflow.support import event_focus, messages, subscribe
 from tests.referral.support import (
+    BASE,
     CLINIC,
     CRISIS,
     FRIDAY_NIGHT,
@@ -70,6 +72,17 @@ def test_unanswered_referrals_are_escalated_once_and_shown_overdue(
     app_client: TestClient, seeded: Database, clock: ManualClock, ctx: ReferralContext
 ) -> None:
     supervisor_sub, _ = subscribe(seeded, CLINIC, REFERRAL_ESCALATION, now=clock.t)
+    with seeded.unit_of_work() as session:
+        ResourceService(session, BASE).update(
+            "PractitionerRole",
+            "clinic-supervisor",
+            {
+                "resourceType": "PractitionerRole",
+                "id": "clinic-supervisor",
+                "organization": {"reference": f"Organization/{CLINIC}"},
+                "code": [{"coding": [{"code": "supervisor"}]}],
+            },
+        )
     referrer_sub, _ = subscribe(seeded, HOSPITAL, REFERRAL_STATUS, now=clock.t)
     late = refer(app_client)  # urgent: 24 h to answer
     answered = refer(app_client)
@@ -88,6 +101,17 @@ def test_unanswered_referrals_are_escalated_once_and_shown_overdue(
     assert {i["task"]["id"] for i in queue["items"]} == {late["id"], answered["id"], routine["id"]}
     alerts = [event_focus(b) for b in messages(seeded, supervisor_sub) if event_focus(b)]
     assert len(alerts) == 1 and alerts[0].startswith("Communication/")
+    alert = next(
+        e["resource"]
+        for b in messages(seeded, supervisor_sub)
+        for e in b["entry"][1:]
+        if e.get("resource", {}).get("resourceType") == "Communication"
+    )
+    assert {r["reference"] for r in alert["recipient"]} == {
+        f"Organization/{CLINIC}",
+        "PractitionerRole/clinic-supervisor",
+    }
+    assert alert["about"] == [{"reference": f"Task/{late['id']}"}]
     assert _events(seeded, referrer_sub).count(f"Task/{late['id']}") == 2  # routed, escalated
     assert _due(seeded, ctx).escalated == 0  # once only
     # An overdue referral can still be answered; it then leaves the overdue count.

@@ -1,10 +1,11 @@
-"""Demo data for ``gateway demo``: a psychiatric facility directory, Texas Panhandle agencies and
-ten synthetic patients with a crisis history and one open placement request.
+"""Demo data for ``gateway demo``: a psychiatric facility directory, Texas Panhandle agencies,
+ten synthetic patients with a crisis history, and placement requests played through the workflow
+(one admitted, one en route, one awaiting answers: :mod:`gateway.demo_placements`).
 
-Every resource has a fixed id and is written with a PUT-style update in one unit of work, so loading
-twice changes nothing (the service keeps the current version when the content is unchanged). The
-facility directory comes from ``demo_data/psychiatric_hospitals.csv`` (HIFLD, public domain; see
-``demo_data/README.md``). People are invented, carry obviously made-up family names and the
+Every fixed resource has a fixed id and is written with a PUT-style update in one unit of work (the
+service keeps the current version when the content is unchanged) and the placements are played
+once, so loading twice changes nothing. The facility directory comes from
+``demo_data/psychiatric_hospitals.csv`` (HIFLD, public domain; see ``demo_data/README.md``). People are invented, carry obviously made-up family names and the
 ``HTEST`` (test health data) tag.
 """
 
@@ -24,6 +25,7 @@ from gateway.db.session import Database
 from gateway.demo_facilities import concept as _concept
 from gateway.demo_facilities import facility_resources, read_facilities
 from gateway.demo_facilities import ref as _ref
+from gateway.demo_placements import play_placements
 from gateway.demo_records import (
     AGENCIES,
     APD,
@@ -44,11 +46,14 @@ from gateway.demo_records import (
     UCUM,
 )
 from gateway.fhir.service import ResourceService
+from gateway.placement.workflow_codes import RISK_SUMMARY_EXT
 from gateway.settings import Settings
 from gateway.sharing.profile import agency_uri
 from policies.labelling import label
 
 Resource = dict[str, Any]
+# Units are their facility's own once loaded: census and criteria changes are kept on a reload.
+FACILITY_OWNED = frozenset({"HealthcareService"})
 
 
 def _tagged(resource: Resource, source: str | None = None) -> Resource:
@@ -217,37 +222,50 @@ def observation_resources() -> list[Resource]:
     return [_tagged(o, source=HOSPITAL) for o in out]
 
 
-def workflow_resources() -> list[Resource]:
-    """An open placement request (ServiceRequest + Task) and a crisis-plan Flag."""
-    patient = _ref("Patient", _patient_id(1))
-    hospital = _ref("Organization", HOSPITAL, "Panhandle Regional Hospital")
-    request = {
+def _placement_request(number: int, patient: int, reason: str, risk: str, when: str) -> Resource:
+    """A placement ServiceRequest; the workflow opens its request (``gateway.demo_placements``)."""
+    code, display = next((c, d) for p, c, d, _, _ in CONDITIONS if p == patient and c == reason)
+    visit = next((n for n, v in enumerate(ED_VISITS, start=1) if v[0] == patient), None)
+    request: Resource = {
         "resourceType": "ServiceRequest",
-        "id": "demo-placement-request-01",
+        "id": f"demo-placement-request-{number:02d}",
         "status": "active",
         "intent": "order",
         "priority": "urgent",
         "code": _concept(BED_TYPE_SYSTEM, "AdultPsychiatric", "Adult psychiatric inpatient"),
-        "subject": patient,
-        "encounter": _ref("Encounter", "demo-ed-visit-01"),
-        "authoredOn": "2025-03-14T06:30:00-05:00",
-        "requester": hospital,
-        "reasonReference": [_ref("Condition", "demo-condition-01")],
+        "subject": _ref("Patient", _patient_id(patient)),
+        "authoredOn": when,
+        "requester": _ref("Organization", HOSPITAL, "Panhandle Regional Hospital"),
+        "reasonCode": [_concept(ICD10CM, code, display)],
+        "extension": [{"url": RISK_SUMMARY_EXT, "valueString": risk}],
     }
-    task = {
-        "resourceType": "Task",
-        "id": "demo-placement-task-01",
-        "status": "requested",
-        "intent": "order",
-        "priority": "urgent",
-        "code": _concept("http://hl7.org/fhir/CodeSystem/task-code", "fulfill", "Fulfill"),
-        "focus": _ref("ServiceRequest", "demo-placement-request-01"),
-        "for": patient,
-        "encounter": _ref("Encounter", "demo-ed-visit-01"),
-        "authoredOn": "2025-03-14T06:31:00-05:00",
-        "lastModified": "2025-03-14T06:31:00-05:00",
-        "requester": hospital,
-    }
+    condition = next(
+        n for n, (p, c, *_rest) in enumerate(CONDITIONS, start=1) if p == patient and c == code
+    )
+    request["reasonReference"] = [_ref("Condition", f"demo-condition-{condition:02d}")]
+    if visit is not None:
+        request["encounter"] = _ref("Encounter", f"demo-ed-visit-{visit:02d}")
+    return request
+
+
+def workflow_resources() -> list[Resource]:
+    """Three placement ServiceRequests and a crisis-plan Flag (the Tasks come from the workflow)."""
+    patient = _ref("Patient", _patient_id(1))
+    requests = [
+        _placement_request(
+            1, 1, "F20.9", "command hallucinations; danger to self", "2025-03-14T06:30:00-05:00"
+        ),
+        _placement_request(
+            2,
+            2,
+            "F32.9",
+            "suicidal ideation with a plan; no aggression",
+            "2025-03-21T08:10:00-05:00",
+        ),
+        _placement_request(
+            3, 6, "F31.9", "manic, not sleeping; agitation at triage", "2025-05-07T09:40:00-05:00"
+        ),
+    ]
     flag = {
         "resourceType": "Flag",
         "id": "demo-crisis-plan-flag-01",
@@ -261,7 +279,7 @@ def workflow_resources() -> list[Resource]:
         "period": {"start": "2025-02-03"},
         "author": _ref("Organization", TPC, "Texas Panhandle Centers"),
     }
-    return [_tagged(request, HOSPITAL), _tagged(task, HOSPITAL), _tagged(flag, TPC)]
+    return [*(_tagged(r, HOSPITAL) for r in requests), _tagged(flag, TPC)]
 
 
 def demo_resources(facilities: list[dict[str, str]] | None = None) -> Iterator[Resource]:
@@ -311,12 +329,16 @@ def load_demo(settings: Settings) -> str:
             )
             for resource in demo_resources():
                 rtype, rid = resource["resourceType"], resource["id"]
+                if rtype in FACILITY_OWNED and service.repo.live_exists([(rtype, rid)]):
+                    unchanged[rtype] += 1  # the facility's own since the first load (census)
+                    continue
                 stored = service.update(rtype, rid, resource)
                 (written if stored.changed else unchanged)[rtype] += 1
+        placements = play_placements(database, settings.fhir_base, HOSPITAL)
     finally:
         database.dispose()
     summary = _summary(settings.database_url, written, unchanged, new_agencies)
-    return "\n".join([summary, *registrations])
+    return "\n".join([summary, *placements, *registrations])
 
 
 def _summary(url: str, written: Counter[str], unchanged: Counter[str], new_agencies: int) -> str:

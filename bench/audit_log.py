@@ -5,6 +5,11 @@
    flush of its commit), interleaved so load drifts hit all alike:
    ``create Patient`` (``ResourceService.create``) and ``read Patient`` (``ResourceService.read``),
    each timed from opening the unit of work to its commit. Budget: audit adds <= 10 %.
+   Reads also run with the INSERT pipelined with the COMMIT (``mark_read_only``, what the FHIR
+   read endpoints do), and with the commit's WAL flush taken out (not durable: for scale only).
+1b. **Concurrent reads.** ``--readers`` clients reading back to back for ``--seconds`` per variant,
+   three interleaved rounds: reads/s and latency without audit, with the event in the read's
+   transaction, and with the pipelined commit.
 2. **Concurrent appends.** Threads doing read + audit for a few seconds: appends take no lock, so
    throughput scales with the database, not with one serialised counter.
 3. **Sequencing and checkpoints.** Ed25519 signing of a checkpoint note; sequencing 10,000 new
@@ -21,6 +26,7 @@
     .venv/bin/python bench/audit_log.py --keep         # everything; keep gw_bench_audit
     .venv/bin/python bench/audit_log.py --verify-only  # section 4 again on the kept database
     .venv/bin/python bench/audit_log.py --events 200000 --skip-latency
+    .venv/bin/python bench/audit_log.py --latency-only --rounds 400 --readers 16 --seconds 5
 
 The figures depend on the machine being otherwise idle: the script prints the load average, and the
 pure pipeline's rate per CPU-second, which contention does not change.
@@ -46,7 +52,7 @@ from gateway.audit.canonical import canonical_json, leaf_bytes
 from gateway.audit.checkpoint import checkpoint, sequence
 from gateway.audit.events import AuditContext
 from gateway.audit.fields import derive
-from gateway.audit.log import AuditLog
+from gateway.audit.log import AuditLog, mark_read_only
 from gateway.audit.notes import Checkpoint
 from gateway.audit.reader import read_leaves
 from gateway.audit.verify import scan_rows, verify_log
@@ -119,7 +125,10 @@ def patient(i: int) -> dict[str, Any]:
 # Variants: no audit; the append; the append with synchronous_commit off for that transaction (what
 # is left once the WAL flush that a read's commit now needs is taken out: that flush is durability,
 # not audit code). The AuditEvent resource copy is made later by the sequencer (section 3).
+# Reads also run with the INSERT pipelined with the COMMIT (gateway.audit.log.mark_read_only, what
+# the FHIR read endpoints do): one round trip fewer, the same durable commit.
 VARIANTS = ("no audit", "audit", "audit, no commit flush")
+READ_VARIANTS = ("no audit", "audit", "audit, pipelined commit", "audit, no commit flush")
 
 
 def latency(db: Database, log: AuditLog, rounds: int) -> dict[str, Any]:
@@ -130,6 +139,8 @@ def latency(db: Database, log: AuditLog, rounds: int) -> dict[str, Any]:
             return
         if variant == "audit, no commit flush":
             session.execute(text("SET LOCAL synchronous_commit = off"))
+        if variant == "audit, pipelined commit":
+            mark_read_only(session)
         log.append(session, event)
 
     def create(variant: str, i: int) -> None:
@@ -153,14 +164,17 @@ def latency(db: Database, log: AuditLog, rounds: int) -> dict[str, Any]:
             )
 
     out: dict[str, Any] = {}
-    for name, run in (("create Patient", create), ("read Patient", read)):
+    for name, run, variants in (
+        ("create Patient", create, VARIANTS),
+        ("read Patient", read, READ_VARIANTS),
+    ):
         for i in range(30):  # warm up pools, caches and the statement cache
-            for variant in VARIANTS:
+            for variant in variants:
                 run(variant, i)
-        times: dict[str, list[float]] = {v: [] for v in VARIANTS}
-        cpu: dict[str, float] = dict.fromkeys(VARIANTS, 0.0)
+        times: dict[str, list[float]] = {v: [] for v in variants}
+        cpu: dict[str, float] = dict.fromkeys(variants, 0.0)
         for i in range(rounds):
-            order = VARIANTS if i % 2 == 0 else tuple(reversed(VARIANTS))
+            order = variants if i % 2 == 0 else tuple(reversed(variants))
             for variant in order:
                 began, began_cpu = time.perf_counter(), time.process_time()
                 run(variant, i)
@@ -168,7 +182,7 @@ def latency(db: Database, log: AuditLog, rounds: int) -> dict[str, Any]:
                 cpu[variant] += time.process_time() - began_cpu
         base = statistics.median(times["no audit"])
         result: dict[str, Any] = {}
-        for variant in VARIANTS:
+        for variant in variants:
             median = statistics.median(times[variant])
             overhead = median / base - 1
             mark = ""
@@ -176,10 +190,77 @@ def latency(db: Database, log: AuditLog, rounds: int) -> dict[str, Any]:
                 verdict = "OK" if overhead <= OVERHEAD_BUDGET else "over budget"
                 mark = f"  {overhead * 100:+6.1f} % ({verdict})"
             per_cpu = cpu[variant] / rounds * 1e3
-            print(f"  {name} {variant:24s} {ms(times[variant])}  client CPU {per_cpu:.2f} ms{mark}")
+            print(f"  {name} {variant:25s} {ms(times[variant])}  client CPU {per_cpu:.2f} ms{mark}")
             result[variant] = {"median_ms": median * 1e3, "overhead": overhead, "cpu_ms": per_cpu}
         out[name] = result
     print(f"  (budget: audit adds <= {OVERHEAD_BUDGET * 100:.0f} % to the median)")
+    return {"ids": ids, **out}
+
+
+def concurrent_reads(
+    db: Database, log: AuditLog, ids: list[str], threads: int, seconds: float, rounds: int
+) -> dict[str, Any]:
+    """``threads`` clients reading Patients back to back, each read its own unit of work, for
+    ``seconds`` per variant and round (variants interleaved); requests/s and per-read latency."""
+    variants = ("no audit", "audit", "audit, pipelined commit")
+
+    def one(variant: str, rid: str) -> None:
+        with db.unit_of_work() as session:
+            ResourceService(session, BASE).read("Patient", rid)
+            if variant == "no audit":
+                return
+            if variant == "audit, pipelined commit":
+                mark_read_only(session)
+            ref = f"Patient/{rid}"
+            log.append(session, log.events.rest(POLICE, "read", resources=[ref], patients=[ref]))
+
+    def run(variant: str) -> tuple[int, list[float]]:
+        stop = time.monotonic() + seconds
+        latencies: list[list[float]] = [[] for _ in range(threads)]
+
+        def worker(n: int) -> None:
+            i = n
+            while time.monotonic() < stop:
+                began = time.perf_counter()
+                one(variant, ids[i % len(ids)])
+                latencies[n].append(time.perf_counter() - began)
+                i += threads
+
+        pool = [threading.Thread(target=worker, args=(n,)) for n in range(threads)]
+        for t in pool:
+            t.start()
+        for t in pool:
+            t.join()
+        flat = [x for per in latencies for x in per]
+        return len(flat), flat
+
+    totals: dict[str, list[float]] = {v: [] for v in variants}
+    counts = dict.fromkeys(variants, 0)
+    run("audit, pipelined commit")  # warm up the connections and prepared statements
+    for r in range(rounds):
+        for variant in variants if r % 2 == 0 else tuple(reversed(variants)):
+            n, flat = run(variant)
+            counts[variant] += n
+            totals[variant].extend(flat)
+    base_rate = counts["no audit"] / (seconds * rounds)
+    base_median = statistics.median(totals["no audit"])
+    out: dict[str, Any] = {}
+    for variant in variants:
+        rate = counts[variant] / (seconds * rounds)
+        median = statistics.median(totals[variant])
+        mark = ""
+        if variant != "no audit":
+            slower = median / base_median - 1
+            verdict = "OK" if slower <= OVERHEAD_BUDGET else "over budget"
+            mark = f"  latency {slower * 100:+6.1f} %, rate {(rate / base_rate - 1) * 100:+6.1f} % ({verdict})"
+        print(
+            f"  {threads} readers, {variant:25s} {rate:7,.0f} reads/s  {ms(totals[variant])}{mark}"
+        )
+        out[variant] = {
+            "rate": rate,
+            "median_ms": median * 1e3,
+            "p99_ms": pct(totals[variant], 0.99) * 1e3,
+        }
     return out
 
 
@@ -376,6 +457,9 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=400, help="latency samples per variant")
     parser.add_argument("--skip-latency", action="store_true")
+    parser.add_argument("--latency-only", action="store_true", help="sections 1, 1b and 2 only")
+    parser.add_argument("--readers", type=int, default=16, help="concurrent readers in 1b")
+    parser.add_argument("--seconds", type=float, default=5.0, help="seconds per variant in 1b")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
     parser.add_argument(
         "--verify-only", action="store_true", help="only section 4, on the database kept before"
@@ -392,9 +476,15 @@ def main() -> None:
     try:
         if not (args.skip_latency or args.verify_only):
             print("1. audit cost per request (same unit of work with and without the append)")
-            latency(db, log, args.rounds)
+            ids = latency(db, log, args.rounds)["ids"]
+            print(
+                f"1b. audit cost on concurrent reads ({args.readers} clients, {args.seconds:g} s x 3)"
+            )
+            concurrent_reads(db, log, ids, args.readers, args.seconds, 3)
             print("2. concurrent appends")
             concurrent_appends(db, log, 16, 5.0)
+        if args.latency_only:
+            return
         if not args.verify_only:
             print("3. checkpoints")
             checkpoints(db, log)

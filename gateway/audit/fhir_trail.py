@@ -11,13 +11,16 @@ from typing import Any
 from fastapi import Request
 from sqlalchemy.orm import Session
 
-from gateway.audit.codes import outcome_for_status
+from gateway.audit.codes import READ_INTERACTIONS, outcome_for_status
 from gateway.audit.context import audit_context
-from gateway.audit.log import get_audit_log
+from gateway.audit.log import get_audit_log, mark_read_only
 from gateway.auth.schemas import Caller
 from policies.btg import AUDIT_BTG as BTG_AUDIT
 
 log = logging.getLogger("gateway.audit")
+# Interactions that change nothing: each event is committed with the read in one round trip
+# (gateway.audit.log.mark_read_only).
+GROUP_COMMITTED = READ_INTERACTIONS | {"search", "search-type", "search-system", "capabilities"}
 
 
 def _decided(request: Request) -> tuple[list[str], list[str], list[str]]:
@@ -41,6 +44,8 @@ def record_access(
 ) -> None:
     """Append the event for an allowed interaction to ``session``'s transaction (fail closed)."""
     audit = get_audit_log(request.app.state)
+    if interaction in GROUP_COMMITTED:
+        mark_read_only(session)  # nothing else to commit: the INSERT travels with the COMMIT
     seen, policies, consents = _decided(request)
     event = audit.events.rest(
         audit_context(request, caller),

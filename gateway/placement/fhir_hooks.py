@@ -3,7 +3,8 @@
 * ``Task``: placement Tasks change only through the workflow (:mod:`workflow_hooks`). A parent Task
   whose focus is a placement ServiceRequest opens a request and asks the facilities; a PUT or PATCH
   of a placement Task is the transition it asks for (409 when illegal, 403 for another party's
-  Task); a DELETE of one is refused (409). Other Tasks pass through untouched.
+  Task); a DELETE of one is refused (409). Other Tasks pass through untouched. The Task returned is
+  passed through the request's sharing guard (a facility gets the minimum view before it accepts).
 * ``HealthcareService``: a unit's placement extensions are checked before it is stored (400 with
   located issues); the census it carries resets the unit's free-bed counter.
 * ``Location`` (beds) and ``MeasureReport`` (SANER): stored as sent, then the units they count get
@@ -48,7 +49,7 @@ class PlacementTaskHook(WriteHook):
         ctx = _context(w.state)
         if ctx is None:
             return None
-        return workflow_hooks.on_task_create(w.session, ctx, w.caller, body, rid)
+        return _shown(w, workflow_hooks.on_task_create(w.session, ctx, w.caller, body, rid))
 
     def update(
         self, w: WriteContext, rtype: str, rid: str, body: Any, if_match: str | None
@@ -56,7 +57,9 @@ class PlacementTaskHook(WriteHook):
         ctx = _context(w.state)
         if ctx is None:
             return None
-        return workflow_hooks.on_task_update(w.session, ctx, w.caller, rid, body, if_match)
+        return _shown(
+            w, workflow_hooks.on_task_update(w.session, ctx, w.caller, rid, body, if_match)
+        )
 
     def patch(
         self, w: WriteContext, rtype: str, rid: str, operations: Any, if_match: str | None
@@ -64,7 +67,9 @@ class PlacementTaskHook(WriteHook):
         ctx = _context(w.state)
         if ctx is None:
             return None
-        return workflow_hooks.on_task_patch(w.session, ctx, w.caller, rid, operations, if_match)
+        return _shown(
+            w, workflow_hooks.on_task_patch(w.session, ctx, w.caller, rid, operations, if_match)
+        )
 
     def delete(self, w: WriteContext, rtype: str, rid: str) -> Stored | None:
         workflow_hooks.on_task_delete(w.session, rid)  # raises for placement Tasks
@@ -95,6 +100,21 @@ class CensusHook(WriteHook):
         units = census.after_write(svc, stored.rtype, content, previous)
         for unit in units:  # the same rule as the /placement census endpoints
             directory.authorize_unit_edit(w.caller, orjson.loads(unit.content or "{}"))
+
+
+def _shown(w: WriteContext, stored: Stored | None) -> Stored | None:
+    """The Task the workflow wrote, as the caller may see it (the sharing rules decide, and the
+    decision names the Task and its patient in the interaction's AuditEvent)."""
+    if stored is None or stored.content is None:
+        return stored
+    shown = w.service.guard.shown(stored.rtype, stored.rid, stored.content, "read")
+    if shown is None:  # the write was the caller's to make, the content is not its to see
+        doc = orjson.loads(stored.content)
+        shown = orjson.dumps(
+            {k: doc[k] for k in ("resourceType", "id", "meta", "status") if k in doc}
+        ).decode()
+    stored.content = shown
+    return stored
 
 
 def _now(state: Any) -> float | None:

@@ -122,3 +122,19 @@ def test_placement_calls_are_in_the_audit_trail(api: Api, seeded: Database) -> N
     assert outcomes[0] == "0"  # org-f1 read its Task
     refused = search(api.http, api.app, "outcome=8")  # authorization refused
     assert any("org-f3" in orjson.dumps(e).decode() for e in refused), refused
+
+
+def test_placement_writes_over_fhir_name_their_task_and_patient_in_the_trail(
+    api: Api, seeded: Database
+) -> None:
+    parent, (mine, _) = open_request(api)
+    accept(api, mine)
+    sequence(seeded)
+    created = [e for e in search(api.http, api.app, f"entity=Task/{parent['id']}")]
+    assert any(e["action"] == "C" for e in created), created
+    updates = [
+        e for e in search(api.http, api.app, f"entity=Task/{mine['id']}") if e["action"] == "U"
+    ]
+    assert updates, "the facility's acceptance is in the trail"
+    whats = {x["what"].get("reference") for x in updates[0]["entity"] if "what" in x}
+    assert "Patient/pat-1" in whats

@@ -54,8 +54,8 @@ def _instant(value: Any, where: str) -> float:
 class ReferralLifecycle(ReferralUnit):
     """The steps after routing."""
 
-    def locked(self, some_id: str) -> ReferralRow:
-        row = self.repo.by_any_id(some_id)
+    def locked(self, some_id: str, *, lock: bool = True) -> ReferralRow:
+        row = self.repo.by_any_id(some_id, lock=lock)
         if row is None:
             raise NotFound(f"no referral is known by {some_id[:64]}")
         return row

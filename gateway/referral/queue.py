@@ -100,7 +100,7 @@ def referral_view(
 ) -> Resource:
     """One referral's status for one of its parties (or an administrator)."""
     wf = ReferralLifecycle(session, ctx)
-    row = wf.locked(some_id)
+    row = wf.locked(some_id, lock=False)
     actors = wf.party(row, caller.agency, caller.role)
     view = _entry(row, wf.read("Task", row.task_id), wf.now)
     view.update(

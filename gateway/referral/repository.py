@@ -41,14 +41,14 @@ class ReferralRepository:
         self.session.flush()
         return row
 
-    def by_any_id(self, some_id: str) -> ReferralRow | None:
-        """The referral named by its Task id or ServiceRequest id, locked for this transaction."""
-        stmt = (
-            select(ReferralRow)
-            .where(or_(ReferralRow.task_id == some_id, ReferralRow.service_request_id == some_id))
-            .with_for_update()
-            .execution_options(populate_existing=True)
+    def by_any_id(self, some_id: str, *, lock: bool = True) -> ReferralRow | None:
+        """The referral named by its Task id or ServiceRequest id (locked for this transaction
+        unless ``lock`` is false: a read that moves nothing)."""
+        stmt = select(ReferralRow).where(
+            or_(ReferralRow.task_id == some_id, ReferralRow.service_request_id == some_id)
         )
+        if lock:
+            stmt = stmt.with_for_update().execution_options(populate_existing=True)
         return self.session.execute(stmt).scalars().first()
 
     def is_referral_task(self, task_id: str) -> bool:

@@ -8,13 +8,16 @@
   403 when the caller is neither the referrer nor the receiver.
 * ``DELETE /fhir/Task/{id}`` of a referral Task is refused (409): cancel it instead.
 
-Other Tasks pass through to the next hook and the generic write.
+Other Tasks pass through to the next hook and the generic write. The Task returned is passed
+through the request's sharing guard, so the interaction's AuditEvent names it and its patient.
 """
 
 from __future__ import annotations
 
 import copy
 from typing import Any
+
+import orjson
 
 from gateway.fhir.errors import Conflict, PreconditionFailed
 from gateway.fhir.patch import apply_patch
@@ -45,6 +48,20 @@ def _stored(wf: ReferralUnit, doc: Resource, *, created: bool = False) -> Stored
     current = wf.svc.read(doc["resourceType"], doc["id"])
     current.changed = False
     return current
+
+
+def _shown(w: WriteContext, stored: Stored) -> Stored:
+    """The Task as the caller may see it (the sharing rules decide; the decision is audited)."""
+    guard = getattr(w.service, "guard", None)
+    if guard is None or stored.content is None:
+        return stored
+    shown = guard.shown(stored.rtype, stored.rid, stored.content, "read")
+    if shown is None:  # the step was the caller's to take; the content is not its to see
+        doc = orjson.loads(stored.content)
+        keep = ("resourceType", "id", "meta", "status")
+        shown = orjson.dumps({k: doc[k] for k in keep if k in doc}).decode()
+    stored.content = shown
+    return stored
 
 
 def _referral_focus(wf: ReferralUnit, body: Any) -> bool:
@@ -93,7 +110,7 @@ class ReferralTaskHook(WriteHook):
         if not _referral_focus(wf, body):
             return None
         opened = wf.open(w.caller.agency, None, task=body, source="fhir", rid=rid)
-        return _stored(wf, opened.task, created=True)
+        return _shown(w, _stored(wf, opened.task, created=True))
 
     def update(
         self, w: WriteContext, rtype: str, rid: str, body: Any, if_match: str | None
@@ -107,8 +124,8 @@ class ReferralTaskHook(WriteHook):
             raise PreconditionFailed(f"Task/{rid} has changed since that version")
         step = step_from_task(body)
         if step.state.value == current.get("status"):
-            return _stored(wf, current)
-        return _stored(wf, wf.act(w.caller.agency, w.caller.role, rid, step))
+            return _shown(w, _stored(wf, current))
+        return _shown(w, _stored(wf, wf.act(w.caller.agency, w.caller.role, rid, step)))
 
     def patch(
         self, w: WriteContext, rtype: str, rid: str, operations: Any, if_match: str | None

@@ -9,7 +9,7 @@ to is 403, bad input is 400: always an ``OperationOutcome``.
     GET  /referrals/sent[?status=]                    the referrals the caller's agency made
     GET  /referrals/metrics?from=&to=&format=json|csv
     GET  /referrals/{id}                              status (Task or ServiceRequest id)
-    POST /referrals/{id}/$receive|$accept|$reject|$book|$complete|$cancel
+    POST /referrals/{id}/$receive|$accept|$reject|$book|$complete|$cancel|$forward
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from gateway.fhir.dates import BadDate, date_range
 from gateway.fhir.errors import FhirError, Forbidden, InvalidRequest, NotFound
 from gateway.fhir.schemas import FHIR_JSON
 from gateway.placement.workflow_endpoints import _params as read_params
+from gateway.referral.forwarding import ReferralForwarding
 from gateway.referral.lifecycle import ReferralLifecycle, Step
 from gateway.referral.metrics import metrics_csv, referral_metrics
 from gateway.referral.queue import queue_view, referral_view
@@ -216,9 +217,11 @@ def referral_status(
 async def referral_step(
     some_id: str, operation: str, request: Request, caller: Caller = Depends(get_caller)
 ) -> Response:
+    if operation == "$forward":
+        return await forward(some_id, request, caller)
     wanted = OPERATIONS.get(operation)
     if wanted is None:
-        known = ", ".join(OPERATIONS)
+        known = ", ".join([*OPERATIONS, "$forward"])
         raise NotFound(f"no operation {operation[:40]} on referrals (known: {known})")
     require(caller, "u", "Task")
     params = await read_params(request)
@@ -243,6 +246,30 @@ async def referral_step(
     if version:
         response.headers["ETag"] = f'W/"{version}"'
     return response
+
+
+async def forward(some_id: str, request: Request, caller: Caller) -> Response:
+    """``$forward``: the receiver passes an unanswered referral on (``to``, optional ``text``)."""
+    require(caller, "u", "Task")
+    params = await read_params(request)
+    to = params.get("to")
+    if not isinstance(to, str | dict):
+        raise InvalidRequest(
+            "$forward names where to: 'to' = Organization/<id> or HealthcareService/<id>",
+            expression="to",
+            code="required",
+        )
+    ctx = referral_context(request)
+
+    def work(session: Any) -> tuple[Resource, list[str], list[str]]:
+        task = ReferralForwarding(session, ctx).forward(
+            caller.agency, caller.role, some_id, to, _text(params.get("text"))
+        )
+        patient = (task.get("for") or {}).get("reference")
+        return task, [f"Task/{task['id']}"], [patient] if patient else []
+
+    task = await run_in_threadpool(_audited, request, caller, "operation", work)
+    return _json(task, 200, FHIR_JSON)
 
 
 def _text(value: Any) -> str | None:

@@ -61,9 +61,11 @@ def _team_for(
     return teams[0] if teams else None
 
 
-def _addressed(
+def addressed(
     read: Reader, repo: ReferralRepository, ref: Any, service_type: str, zone: str, now: float
 ) -> Route | None:
+    """Where a reference to an Organization, HealthcareService, PractitionerRole or Practitioner
+    sends a referral of ``service_type`` (None: it names nobody the directory knows)."""
     if (org := ref_id(ref, "Organization")) is not None:
         if read("Organization", org) is None:
             return None
@@ -107,7 +109,7 @@ def route(
 ) -> Route:
     """Decide who receives a referral (see the module docstring for the order)."""
     for ref in _addressees(task, sr):
-        found = _addressed(read, repo, ref, service_type, zone, now)
+        found = addressed(read, repo, ref, service_type, zone, now)
         if found is not None:
             return found
     teams = [

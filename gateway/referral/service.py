@@ -164,7 +164,7 @@ class ReferralService(ReferralUnit):
             triage_org=cfg.triage_org,
             now=self.now,
         )
-        part2 = self._part2(sr, patient_id, where) if is_part2(sr) else None
+        part2 = self.part2(sr, patient_id, where) if is_part2(sr) else None
         respond_by = where.visible_at + cfg.limit(urgency)
         doc = referral_task(task, sr, referrer, where, respond_by, self.now, part2)
         if where.receiver is None:
@@ -203,7 +203,7 @@ class ReferralService(ReferralUnit):
             self.finish()
         return Opened(row, sr, written)
 
-    def _part2(self, sr: Resource, patient: str, where: Route) -> tuple[str, str]:
+    def part2(self, sr: Resource, patient: str, where: Route) -> tuple[str, str]:
         """The consent that lets the receiver have this Part 2 referral, and the 2.32 notice."""
         if where.receiver is None:
             raise Conflict("a 42 CFR Part 2 referral must be addressed to a named recipient")

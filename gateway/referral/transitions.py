@@ -6,7 +6,9 @@ FHIR Workflow Task states (STANDARDS.md "Referral and placement workflow")::
         │                      │                    │                                  (outcome)
         ├──────accept──────────┘                    └──complete (outcome, no appointment)──┘
         ├──reject (reason)──> rejected   (from requested or received)
-        └──cancel (reason)──> cancelled  (from any open state)
+        ├──cancel (reason)──> cancelled  (from any open state)
+        └──forward (to)──> requested     (re-routed to another organisation or team; from
+                                          requested or received)
 
 Actors: the referring agency, the receiving organisation (the Task's owner) and the gateway itself
 (cancelling when the referrer revokes its ServiceRequest). Everything not listed is refused (409).
@@ -59,6 +61,10 @@ RULES: dict[tuple[State, State], frozenset[Actor]] = {
     (_S.ACCEPTED, _S.CANCELLED): frozenset({_F, _G}),
     (_S.IN_PROGRESS, _S.CANCELLED): frozenset({_F, _G}),
 }
+
+# Forwarding (gateway/referral/forwarding.py): who may, and from which states.
+FORWARDERS = frozenset({_T})
+FORWARD_FROM = AWAITING_ANSWER
 
 
 def state_of(status: object) -> State | None:

@@ -24,6 +24,7 @@ from tests.referral.support import (
     CHICAGO,
     CLINIC,
     CRISIS,
+    HOSPITAL,
     OTHER,
     as_agency,
     refer,
@@ -111,3 +112,33 @@ def test_the_triage_organisation_takes_what_no_rule_routes(triage_client: TestCl
         "/referrals/queue", headers=as_agency(triage_client, OTHER, role="bha_system")
     ).json()
     assert queue["items"][0]["routed_by"] == "triage"
+
+
+def test_the_triage_hub_forwards_to_the_right_organisation(triage_client: TestClient) -> None:
+    task = refer(triage_client, stype="housing-social")
+    hub = as_agency(triage_client, OTHER, role="bha_system")
+
+    def forward(headers: dict[str, str], to: object) -> object:
+        return triage_client.post(
+            f"/referrals/{task['id']}/$forward", json={"to": to}, headers=headers
+        )
+
+    by_referrer = forward(as_agency(triage_client, HOSPITAL), f"Organization/{CLINIC}")
+    assert by_referrer.status_code == 409
+    unknown = forward(hub, "Organization/nobody")
+    assert unknown.status_code == 400 and unknown.json()["issue"][0]["expression"] == ["to"]
+    missing = triage_client.post(f"/referrals/{task['id']}/$forward", json={}, headers=hub)
+    assert missing.status_code == 400
+    moved = forward(hub, f"Organization/{CLINIC}")
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["owner"] == {"reference": f"Organization/{CLINIC}"}
+    assert moved.json()["status"] == "requested"
+    assert triage_client.get("/referrals/queue", headers=hub).json()["items"] == []
+    clinic = as_agency(triage_client, CLINIC)
+    item = triage_client.get("/referrals/queue", headers=clinic).json()["items"][0]
+    assert item["routed_by"] == "forwarded" and item["task"]["id"] == task["id"]
+    # The hub no longer takes part; the new receiver answers as usual and cannot forward after.
+    assert triage_client.get(f"/referrals/{task['id']}", headers=hub).status_code == 403
+    accept = triage_client.post(f"/referrals/{task['id']}/$accept", json={}, headers=clinic)
+    assert accept.status_code == 200
+    assert forward(clinic, f"Organization/{CRISIS}").status_code == 409

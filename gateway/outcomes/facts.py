@@ -10,6 +10,7 @@ to the last unit cleared, and every officer is a participant of type ``PPRF`` (p
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -47,6 +48,13 @@ class PoliceCall:
 def _instant(value: Any, upper: bool = False) -> float | None:
     if not isinstance(value, str):
         return None
+    if not upper and len(value) > 19 and value[10] == "T":
+        try:  # the common case, a full instant, ~30 times faster than the general parser
+            moment = datetime.fromisoformat(value)
+            if moment.tzinfo is not None:
+                return moment.timestamp()
+        except ValueError:
+            pass
     try:
         low, high = date_range(value)
     except BadDate:

@@ -82,6 +82,8 @@ def test_the_report_command_prints_what_the_api_serves(api: TestClient, environm
     result = runner.invoke(cli, ["outcomes", "report", "--from", "2025-01", "--to", "2025-03"])
     assert result.exit_code == 0, result.output
     printed = orjson.loads(result.stdout)
+    for body in (printed, served):  # the moment each was made differs
+        del body["figures"]["staleCensusShare"]["now"]["at"]
     assert printed["figures"] == served["figures"]
     assert printed["suppression"] == served["suppression"]
     as_csv = runner.invoke(

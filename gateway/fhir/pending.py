@@ -1,8 +1,8 @@
 """Version and search-index rows held back until a reader needs them or the transaction commits.
 
 A resource write adds one version row and a few index rows per search parameter. Sent as they come,
-an HL7 ADT message costs some twenty statements; held in the session and sent as one multi-row
-``INSERT`` per table, it costs six. The rows go out:
+an HL7 ADT message costs some twenty statements; held in the session and sent as one ``INSERT``
+per table, it costs six. The rows go out:
 
 - before any statement on the session that does not carry the ``gw_index_free`` execution option
   (a search, a history read, a vread, an identity match: anything that might read them), and
@@ -19,13 +19,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Table, event, insert
+from sqlalchemy import Dialect, Table, TextClause, event, insert, text
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
 
 INDEX_FREE = "gw_index_free"  # execution option: this statement reads no held-back row
 FREE = {INDEX_FREE: True}
 _STATE = "gw_pending_writes"
-_CHUNK = 1000  # rows per INSERT (PostgreSQL allows 65,535 parameters per statement)
 
 
 @dataclass(slots=True)
@@ -72,8 +71,10 @@ class PendingWrites:
             self.rows[self.sent :] = kept
 
     def send(self, session: Session) -> None:
-        """Send every unsent row: one statement per table, in ``order`` (one multi-row
-        ``INSERT ... VALUES`` on PostgreSQL, one round trip; ``executemany`` on SQLite)."""
+        """Send every unsent row: one statement per table, in ``order``. On PostgreSQL that is one
+        ``INSERT ... SELECT FROM unnest(<one array per column>)`` (one round trip, and the same SQL
+        text whatever the number of rows, so it is compiled once and prepared by the server); on
+        SQLite, in process, an ``executemany``."""
         if not self:
             return
         by_table: dict[Table, list[dict[str, Any]]] = {}
@@ -84,20 +85,43 @@ class PendingWrites:
         else:
             self.rows, self.sent = [], 0
         conn = session.connection()
-        multi_row = conn.dialect.name == "postgresql"
+        postgres = conn.dialect.name == "postgresql"
         for table in self.order:
-            rows = by_table.get(table, [])
-            for start in range(0, len(rows), _CHUNK):
-                chunk = rows[start : start + _CHUNK]
-                if multi_row:
-                    conn.execute(insert(table).values(chunk))
-                else:
-                    conn.execute(insert(table), chunk)
+            rows = by_table.get(table)
+            if not rows:
+                continue
+            if postgres:
+                columns = tuple(rows[0])
+                statement = _unnest_insert(table, columns, conn.dialect)
+                conn.execute(
+                    statement, {f"c{i}": [r[c] for r in rows] for i, c in enumerate(columns)}
+                )
+            else:
+                conn.execute(insert(table), rows)
 
     def forget(self) -> None:
         self.rows, self.sent, self.marks, self.ended = [], 0, [], None
         self.live.clear()
         self.locked.clear()
+
+
+_UNNEST: dict[tuple[str, tuple[str, ...]], TextClause] = {}
+
+
+def _unnest_insert(table: Table, columns: tuple[str, ...], dialect: Dialect) -> TextClause:
+    """``INSERT INTO t (a, b) SELECT * FROM unnest(CAST(:c0 AS <a's type>[]), ...)``, cached."""
+    key = (table.name, columns)
+    statement = _UNNEST.get(key)
+    if statement is None:
+        arrays = ", ".join(
+            f"CAST(:c{i} AS {table.c[name].type.compile(dialect=dialect)}[])"
+            for i, name in enumerate(columns)
+        )
+        statement = text(
+            f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT * FROM unnest({arrays})"
+        )
+        _UNNEST[key] = statement
+    return statement
 
 
 def pending(session: Session, order: tuple[Table, ...]) -> PendingWrites:

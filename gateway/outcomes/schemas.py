@@ -14,6 +14,8 @@ Measure = int | float | str | None
 
 class FigureJson(TypedDict, total=False):
     label: str
+    headline: str | None  # the measure a chart shows (None: every measure, e.g. each reason)
+    unit: str  # what the headline measure counts, for an axis label
     total: dict[str, Measure]
     byMonth: dict[str, dict[str, Measure]]
     target: dict[str, Any]  # peopleServed only: perYear, forPeriod, share

@@ -39,6 +39,20 @@ from gateway.placement.metrics import placement_metrics
 DAY = 86400.0
 REPEAT_WINDOWS = (30, 90)
 Cell = dict[str, Any]
+# The measure a chart of each figure shows, and what it counts (for axis labels).
+HEADLINES: dict[str, tuple[str | None, str]] = {
+    "peopleServed": ("count", "people"),
+    "crisisEpisodes": ("count", "crisis episodes"),
+    "placementRequests": ("count", "requests"),
+    "placements": ("count", "placements"),
+    "timeToPlacement": ("medianSeconds", "seconds"),
+    "declinesByReason": (None, "declines"),
+    "staleCensusShare": ("share", "share of asks"),
+    "officerHours": ("perCall", "officer hours per call"),
+    "repeatCrises30": ("rate", "share of episodes"),
+    "repeatCrises90": ("rate", "share of episodes"),
+    "followUpWithin7Days": ("rate", "share of episodes"),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +124,8 @@ class OutcomesService:
             "figures": {
                 name: {
                     "label": f.label,
+                    "headline": HEADLINES[name][0],
+                    "unit": HEADLINES[name][1],
                     "total": f.total,
                     "byMonth": f.by_month,
                     **(f.extra or {}),

@@ -217,3 +217,13 @@ def test_a_date_time_period_with_zone_and_the_default_period(api: TestClient) ->
     assert body["figures"]["officerHours"]["total"]["calls"] == SUPPRESSED
     latest = dashboard(api, "")
     assert len(latest["months"]) == 12  # the last twelve months, up to now
+
+
+def test_each_figure_names_the_measure_a_chart_shows(api: TestClient) -> None:
+    figures = dashboard(api)["figures"]
+    assert list(figures)[:3] == ["peopleServed", "crisisEpisodes", "placementRequests"]
+    for name, figure in figures.items():
+        assert figure["unit"] and figure["label"], name
+        if figure["headline"] is not None:
+            assert figure["headline"] in figure["total"], name
+            assert all(figure["headline"] in c for c in figure["byMonth"].values()), name

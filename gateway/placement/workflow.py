@@ -109,6 +109,7 @@ class WorkflowBase:
             if key not in self._reduced:
                 self._reduced[key] = self.ctx.reduce(service_request, patient, coverages, self.now)
             packet = (self._reduced[key],)
+            child = {k: v for k, v in child.items() if k != "for"}  # not even the patient's id
         self.outbox.publish(
             Notice(NEW_PLACEMENT_TASK, offer.org_id, child, (child, *packet), packet)
         )

@@ -58,6 +58,7 @@ def facility_task_view(wf: WorkflowBase, trail: Trail, caller: Caller, task_id: 
     if facility and not accepted_by(row, offer):
         trail.touch(sr)  # disclosed, reduced to the minimum necessary
         patient, coverages = wf.related(sr)
+        child.pop("for", None)  # not even the patient's id before acceptance
         return _bundle(wf.ctx.fhir_base, [child, wf.ctx.reduce(sr, patient, coverages, wf.now)])
     docs = [child, trail.shown(sr)]
     if facility:

@@ -45,6 +45,7 @@ def test_a_facility_sees_the_minimum_before_it_accepts_and_the_packet_after(api:
         assert secret not in before, secret
     shown = resources(response.json())
     assert set(shown) == {"Task", "ServiceRequest"}
+    assert "pat-1" not in before  # not even the patient's id
     sr = shown["ServiceRequest"]
     person = next(c for c in sr["contained"] if c["resourceType"] == "Patient")
     assert set(person) == {"resourceType", "id", "gender", "extension"}
@@ -92,7 +93,7 @@ def test_notifications_to_a_facility_follow_the_same_rule(api: Api, seeded: Data
     asked = [m for m in messages(seeded, sid) if len(m["entry"]) > 1]
     assert asked, "the facility was told of its new Task"
     told = orjson.dumps(asked[-1]).decode()
-    for secret in SECRETS:
+    for secret in (*SECRETS, "Patient/pat-1"):
         assert secret not in told, secret
     accept(api, mine)
     latest = orjson.dumps(messages(seeded, sid)[-1]).decode()

@@ -5,6 +5,7 @@ aggregates only); anyone else gets 403, and no token 401. Aggregates only, small
 (:mod:`gateway.outcomes.suppression`). Every answer is audited as an Export in the same unit of
 work before the response is built; a refusal is audited in a unit of work of its own.
 CSV with ``Accept: text/csv`` or ``_format=csv``: one row per figure, measure and month.
+Server-rendered pages use :func:`dashboard_for`, the same checks and audit without HTTP.
 """
 
 from __future__ import annotations
@@ -117,39 +118,62 @@ def _check_parameters(request: Request) -> None:
             raise InvalidRequest(f"{name} is given more than once", expression=name)
 
 
+def dashboard_for(
+    request: Request,
+    caller: Caller,
+    *,
+    since: str | None,
+    until: str | None,
+    program_key: str | None,
+    channel: str = "json",
+) -> dict[str, Any]:
+    """The suppressed dashboard for ``caller``, refused (403, audited) for any other role and
+    audited as an Export when given. For the API and for server-rendered pages alike (a page
+    passes its own request and caller, so it is held to exactly what the API allows). Blocking:
+    call it from a worker thread."""
+    if caller.role not in DASHBOARD_ROLES:
+        _refuse(request, caller)
+    programs = _programs(request)
+    program = programs.get(program_key)
+    if program is None:
+        known = ", ".join(sorted(programs.by_key))
+        raise InvalidRequest(
+            f"no program {(program_key or '')[:40]!r}; known programs: {known}",
+            expression="program",
+        )
+    period = parse_period(since, until, program.zone)
+    state = request.app.state
+    audit = get_audit_log(state)
+    with state.db.unit_of_work() as session:
+        service = OutcomesService(session, follow_ups=installed(state))
+        body = suppress(service.dashboard(program, period))
+        what = (
+            f"program dashboard {program.key} {body['period']['from']} to "
+            f"{body['period']['to']} ({channel}, aggregates only)"
+        )
+        audit.append(session, audit.events.export(audit_context(request, caller), what))
+    return body
+
+
 @router.get("/dashboard")
 async def dashboard(request: Request, caller: Caller = Depends(get_caller)) -> Response:
     if caller.role not in DASHBOARD_ROLES:
         await run_in_threadpool(_refuse, request, caller)
     _check_parameters(request)
     fmt = _format(request)
-    programs = _programs(request)
     params = request.query_params
-    program = programs.get(params.get("program"))
-    if program is None:
-        known = ", ".join(sorted(programs.by_key))
-        raise InvalidRequest(
-            f"no program {params.get('program', '')[:40]!r}; known programs: {known}",
-            expression="program",
+    body = await run_in_threadpool(
+        lambda: dashboard_for(
+            request,
+            caller,
+            since=params.get("from"),
+            until=params.get("to"),
+            program_key=params.get("program"),
+            channel=fmt,
         )
-    period = parse_period(params.get("from"), params.get("to"), program.zone)
-    state = request.app.state
-
-    def run() -> dict[str, Any]:
-        audit = get_audit_log(state)
-        with state.db.unit_of_work() as session:
-            service = OutcomesService(session, follow_ups=installed(state))
-            body = suppress(service.dashboard(program, period))
-            what = (
-                f"program dashboard {program.key} {body['period']['from']} to "
-                f"{body['period']['to']} ({fmt}, aggregates only)"
-            )
-            audit.append(session, audit.events.export(audit_context(request, caller), what))
-        return body
-
-    body = await run_in_threadpool(run)
+    )
     if fmt == "csv":
-        name = f"outcomes-{program.key}-{body['months'][0]}-{body['months'][-1]}.csv"
+        name = f"outcomes-{body['program']['id']}-{body['months'][0]}-{body['months'][-1]}.csv"
         return Response(
             to_csv(body),
             media_type="text/csv; charset=utf-8",

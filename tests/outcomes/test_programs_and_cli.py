@@ -18,7 +18,7 @@ from gateway.cli import app as cli
 from gateway.db.session import Database
 from gateway.settings import Settings
 from policies.matrix import DATA_CLASSES, rows
-from tests.conftest import BASE_URL
+from tests.conftest import BASE_URL, bearer
 from tests.outcomes.conftest import TARGET
 from tests.outcomes.test_api import QUARTER, dashboard, reader
 from tests.outcomes.test_rules import PROGRAMS
@@ -92,6 +92,10 @@ def test_the_report_command_prints_what_the_api_serves(api: TestClient, environm
     assert as_csv.exit_code == 0, as_csv.output
     web = api.get(f"/outcomes/dashboard?{QUARTER}&_format=csv", headers=reader(api))
     assert as_csv.stdout == web.text
+    auditor = bearer(api.app, role="bha_auditor", agency="audit-office", purposes=["HOPERAT"])
+    events = api.get("/audit/events?agent=gateway-cli", headers=auditor).json()["events"]
+    exports = [e for e in events if "program dashboard" in e["what"]]
+    assert len(exports) >= 2 and all("command line" in e["what"] for e in exports)
 
 
 @pytest.mark.parametrize(

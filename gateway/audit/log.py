@@ -26,7 +26,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from gateway.audit.append_sql import BATCH_SQL, batch_params
+from gateway.audit.append_sql import append_statement, psycopg_statement
 from gateway.audit.canonical import canonical_json
 from gateway.audit.errors import AuditUnavailable
 from gateway.audit.events import AuditServer
@@ -95,9 +95,10 @@ def _append_and_commit(session: Session, body: bytes, fields: LeafFields) -> Non
     session's own commit later finds no transaction open and sends nothing."""
     session.flush()
     raw = session.connection().connection.driver_connection
-    with raw.pipeline():
-        raw.execute(BATCH_SQL, batch_params([(body, fields)]))
-        raw.commit()
+    _, params = append_statement(body, fields)
+    with raw.pipeline():  # INSERT, COMMIT, then one Sync on leaving the block
+        raw.execute(psycopg_statement(len(fields.patients)), params)
+        raw.execute("COMMIT")
 
 
 def mark_read_only(session: Session) -> None:

@@ -11,19 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-# figure → (measure, unit, scale): which number of a figure to draw, and how to show it.
-HEADLINE: dict[str, tuple[str, str, float]] = {
-    "peopleServed": ("count", "people", 1.0),
-    "crisisEpisodes": ("count", "episodes", 1.0),
-    "placementRequests": ("count", "requests", 1.0),
-    "placements": ("count", "placements", 1.0),
-    "timeToPlacement": ("medianSeconds", "hours (median)", 3600.0),
-    "staleCensusShare": ("share", "% of asks", 0.01),
-    "officerHours": ("perCall", "hours per call", 1.0),
-    "repeatCrises30": ("rate", "% of episodes", 0.01),
-    "repeatCrises90": ("rate", "% of episodes", 0.01),
-    "followUpWithin7Days": ("rate", "% of episodes", 0.01),
-}
+# Used when the dashboard does not name a figure's headline measure (``headline``, ``unit``).
+FALLBACK: dict[str, tuple[str, str]] = {"timeToPlacement": ("medianSeconds", "seconds")}
 SECOND: dict[str, tuple[str, str]] = {"timeToPlacement": ("p90Seconds", "90th percentile")}
 
 
@@ -61,16 +50,28 @@ def _text(value: Any, scale: float) -> str:
     return f"{number:.0f}" if number == int(number) else f"{number:.1f}"
 
 
+def headline(key: str, figure: dict[str, Any]) -> tuple[str, str, float]:
+    """The measure to draw, its unit as shown, and the divisor that turns it into that unit."""
+    measure, unit = FALLBACK.get(key, ("count", ""))
+    measure = str(figure.get("headline") or measure)
+    unit = str(figure.get("unit") or unit)
+    if measure.endswith("Seconds"):
+        return measure, "hours" + (" (median)" if measure.startswith("median") else ""), 3600.0
+    if measure in ("share", "rate"):
+        return measure, "% of " + unit.removeprefix("share of "), 0.01
+    return measure, unit, 1.0
+
+
 def chart(key: str, figure: dict[str, Any]) -> Chart:
     """One figure as a monthly bar chart of its headline measure."""
-    measure, unit, scale = HEADLINE.get(key, ("count", "", 1.0))
+    measure, unit, scale = headline(key, figure)
     second = SECOND.get(key)
     total = figure.get("total") or {}
     out = Chart(
         key=key,
         title=str(figure.get("label") or key),
         unit=unit,
-        headline=f"{_text(total.get(measure), scale)} {unit}".strip(),
+        headline=f"{_text(total.get(measure), scale)}{'' if unit[:1] == '%' else ' '}{unit}".strip(),
         note=str(figure.get("definition") or ""),
         mark_label=second[1] if second else "",
     )

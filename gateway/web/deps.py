@@ -29,7 +29,7 @@ from gateway.fhir.errors import FhirError
 from gateway.web.render import error_page
 from gateway.web.session import ConsoleSession, read_session
 
-RENEW_BEFORE = 60  # seconds: a page load renews a token this close to its expiry
+RENEW_SHARE = 0.2  # a page load renews a token in the last fifth of its life (60 s of 300 s)
 
 CRISIS_ROLES = ("police_officer", "cit_officer", "crisis_clinician", "ed_clinician")
 INTAKE_ROLES = ("facility_intake",)
@@ -116,7 +116,8 @@ def console_user(request: Request, *roles: str) -> ConsoleUser:
     except InvalidToken:
         raise SignInRequired(_back(request)) from None
     expires = _expiry(session.token)
-    if request.method == "GET" and expires - time.time() < RENEW_BEFORE:
+    lifetime = float(getattr(request.app.state.tokens, "lifetime", 300))
+    if request.method == "GET" and expires - time.time() < RENEW_SHARE * lifetime:
         raise SignInRequired(_back(request))
     user = ConsoleUser(caller=caller, session=session, expires=expires)
     request.state.console = user

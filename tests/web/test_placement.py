@@ -5,6 +5,7 @@ steps without reloading."""
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 from playwright.sync_api import expect
@@ -15,7 +16,13 @@ PAVILION_UNIT = "hifld-0079979106-adult-psych"
 
 
 def request_placement(
-    page: Any, console: Console, name: str, born: str, full: str, reasons: str = "F20.9"
+    page: Any,
+    console: Console,
+    name: str,
+    born: str,
+    full: str,
+    reasons: str = "F20.9",
+    shot: str | None = None,
 ) -> str:
     """Find the person, preview the facilities, send the request; returns the facility's Task id."""
     page.goto(console.url(f"/console/crisis?name={name}&birth_date={born}"))
@@ -30,6 +37,8 @@ def request_placement(
     expect(matches.first).to_contain_text("asked first")
     expect(matches.first).to_contain_text(re.compile(r"\d+\.\d km"))
     expect(page.locator("#map .pin").first).to_be_attached()
+    if shot:
+        screenshot(page, shot)
     page.get_by_role("button", name="Send the request").click()
     page.wait_for_url(re.compile(r".*/console/requests/[^/]+$"))
     expect(page.locator("#phase")).to_have_text("open")
@@ -42,7 +51,8 @@ def test_request_to_arrival_across_two_people(people: Any, console: Console, bac
     facility = people("intake.pavilion")
     expect(facility.locator("h1")).to_have_text("Facility intake")
     officer = people("cit.officer.nguyen", phone=True)
-    task = request_placement(officer, console, "Sample", "1991-04-12", "Avery Sample")
+    shot = "crisis-matches" if backend == "sqlite" else None
+    task = request_placement(officer, console, "Sample", "1991-04-12", "Avery Sample", shot=shot)
     if backend == "sqlite":
         screenshot(officer, "crisis-progress")
 
@@ -113,10 +123,23 @@ def test_decline_with_other_needs_a_note(people: Any, console: Console) -> None:
     )
 
 
+def _report_census(console: Console, free: int, total: int, hours_ago: float) -> None:
+    """A census report as a facility system would have sent it, some hours ago."""
+    from gateway.fhir.service import ResourceService
+    from gateway.placement.census import set_unit_census
+
+    with console.app.state.db.unit_of_work() as session:
+        svc = ResourceService(session, console.settings.fhir_base)
+        set_unit_census(svc, PAVILION_UNIT, free, total=total, as_of=time.time() - hours_ago * 3600)
+
+
 def test_census_in_two_clicks_and_staleness(people: Any, console: Console) -> None:
+    _report_census(console, 2, 20, hours_ago=30)  # older than the unit's 8-hour cadence
     facility = people("intake.pavilion")
     row = facility.locator(f'#units tr[data-unit="{PAVILION_UNIT}"]')
     expect(row.locator(".stale")).to_be_visible()
+    expect(row.locator(".free")).to_have_text("2")
+    expect(row).to_contain_text("30.0 h ago")
     row.get_by_label("Free beds").fill("7")
     row.get_by_role("button", name="Save").click()
     row = facility.locator(f'#units tr[data-unit="{PAVILION_UNIT}"]')

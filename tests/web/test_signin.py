@@ -4,6 +4,7 @@ a CSRF token, roles only open their own pages, and signing out ends it."""
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 import httpx
@@ -119,8 +120,12 @@ def test_bad_input_gets_a_clear_message(people: Any, console: Console) -> None:
     page.get_by_label("Reasons (ICD-10-CM codes, optional)").fill("not a code")
     page.get_by_role("button", name="Find facilities").click()
     expect(page.locator("p.error")).to_contain_text("ICD-10-CM codes such as F20.9")
-    page.goto(console.url("/console/requests/demo-placement-task-01"))
+    page.goto(console.url("/console/requests/no-such-request"))
     expect(page.locator("h1")).to_have_text("Not found")
+    # the demo's open request belongs to the hospital: the police may not follow it
+    page.goto(console.url("/console/requests/demo-placement-task-01"))
+    expect(page.locator("h1")).to_have_text("Not allowed")
+    expect(page.locator("p.error")).to_contain_text("only the requesting agency")
 
 
 @pytest.mark.parametrize(
@@ -173,3 +178,33 @@ def test_sign_in_again_returns_to_the_page(anonymous: Any, console: Console) -> 
     anonymous.get_by_role("button", name="Sign in").click()
     anonymous.wait_for_url(re.compile(r".*/console/crisis\?name=Sample$"))
     expect(anonymous.get_by_role("link", name="Avery Sample")).to_be_visible()
+
+
+def test_an_expired_token_is_renewed_silently(people: Any, console: Console) -> None:
+    """Access tokens live five minutes; while the login session is fresh, the console gets a new
+    one through the authorization endpoint without asking for the password again."""
+    from gateway.auth.tokens import TokenService
+    from gateway.web.session import Sealer
+
+    page = people("officer.diaz")
+    state = console.app.state
+    short = TokenService(
+        state.keys, issuer=console.settings.issuer, audience=console.settings.fhir_base, lifetime=1
+    )
+    token = short.issue(
+        client_id="web-console",
+        agency="demo-amarillo-pd",
+        role="police_officer",
+        scope="user/*.cruds",
+        purposes=["HLEGAL"],
+        user="officer.diaz",
+    )["access_token"]
+    sealed = Sealer(state.keys).seal({"t": token, "c": "csrf"}, "gw_console")
+    page.context.add_cookies(
+        [{"name": "gw_console", "value": sealed, "domain": "127.0.0.1", "path": "/console"}]
+    )
+    time.sleep(1.2)
+    page.goto(console.url("/console/crisis?name=Sample"))
+    expect(page.get_by_role("link", name="Avery Sample")).to_be_visible()
+    fresh = {c["name"]: c["value"] for c in page.context.cookies()}["gw_console"]
+    assert fresh != sealed

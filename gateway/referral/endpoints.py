@@ -5,7 +5,7 @@ refused steps are audited too. Illegal transitions are 409, acting on a referral
 to is 403, bad input is 400: always an ``OperationOutcome``.
 
     POST /referrals                                   ServiceRequest → 201 Bundle (ServiceRequest, Task)
-    GET  /referrals/queue[?status=&team=&overdue=true] the caller's organisation's work queue
+    GET  /referrals/queue[?status=&urgency=&team=&overdue=true]  the organisation's work queue
     GET  /referrals/sent[?status=]                    the referrals the caller's agency made
     GET  /referrals/metrics?from=&to=&format=json|csv
     GET  /referrals/{id}                              status (Task or ServiceRequest id)
@@ -29,6 +29,7 @@ from gateway.fhir.dates import BadDate, date_range
 from gateway.fhir.errors import FhirError, Forbidden, InvalidRequest, NotFound
 from gateway.fhir.schemas import FHIR_JSON
 from gateway.placement.workflow_endpoints import _params as read_params
+from gateway.referral import codes
 from gateway.referral.forwarding import ReferralForwarding
 from gateway.referral.lifecycle import ReferralLifecycle, Step
 from gateway.referral.metrics import metrics_csv, referral_metrics
@@ -145,12 +146,20 @@ def work_queue(request: Request, caller: Caller = Depends(get_caller)) -> Respon
     overdue = params.get("overdue")
     if overdue not in (None, "true", "false"):
         raise InvalidRequest("overdue is true or false", expression="overdue")
+    urgencies = [u.strip() for u in (params.get("urgency") or "").split(",") if u.strip()]
+    if any(u not in codes.URGENCIES for u in urgencies):
+        raise InvalidRequest(
+            f"urgency is one or more of {', '.join(codes.URGENCIES)}", expression="urgency"
+        )
     ctx = referral_context(request)
 
     def work(session: Any) -> tuple[Resource, list[str], list[str]]:
         view = queue_view(
             session, ctx, caller.agency or "", states, params.get("team"), overdue, "receiver"
         )
+        if urgencies:
+            view["items"] = [i for i in view["items"] if i["urgency"] in urgencies]
+            view["total"] = len(view["items"])
         return view, [f"Task/{i['task']['id']}" for i in view["items"]][:100], []
 
     return _json(_audited(request, caller, "search-type", work))

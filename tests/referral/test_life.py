@@ -124,3 +124,24 @@ def test_bad_referrals_get_located_errors(app_client: TestClient) -> None:
     assert garbage.status_code == 400 and garbage.json()["resourceType"] == "OperationOutcome"
     anonymous = app_client.post("/referrals", json={})
     assert anonymous.status_code == 401
+
+
+def test_the_queue_filters_by_status_and_urgency(app_client: TestClient) -> None:
+    urgent = refer(app_client)
+    routine = refer(app_client, priority="routine")
+    stat = refer(app_client, priority="stat")
+    step(app_client, routine["id"], "$accept", CLINIC)
+    headers = as_agency(app_client, CLINIC)
+    everything = app_client.get("/referrals/queue", headers=headers).json()
+    assert [i["task"]["id"] for i in everything["items"]] == [
+        stat["id"],
+        urgent["id"],
+        routine["id"],
+    ]
+    assert everything["counts"]["requested"] == 2 and everything["counts"]["accepted"] == 1
+    waiting = app_client.get("/referrals/queue?status=requested&urgency=urgent", headers=headers)
+    assert [i["task"]["id"] for i in waiting.json()["items"]] == [urgent["id"]]
+    bad = app_client.get("/referrals/queue?urgency=soon", headers=headers)
+    assert bad.status_code == 400 and bad.json()["issue"][0]["expression"] == ["urgency"]
+    bad_status = app_client.get("/referrals/queue?status=lost", headers=headers)
+    assert bad_status.status_code == 400

@@ -3,6 +3,7 @@ HTTP; every message durably committed (and, for MLLP, acknowledged) before it co
 Budget (DESIGN.md): HL7 v2 ADT ingest, end to end and durably acknowledged, >= 800 messages/s.
 
     .venv/bin/python bench/ingest.py [--messages 2000] [--connections 8] [--workers 2]
+    .venv/bin/python bench/ingest.py --statements 200   # SQL statements per ADT, in process
 """
 
 from __future__ import annotations
@@ -118,11 +119,87 @@ def report(name: str, count: int, ok: int, elapsed: float, latencies: list[float
     )
 
 
+def backend_cpu(db: Database) -> float:
+    """CPU seconds used so far by the PostgreSQL backends serving ``db`` (from /proc)."""
+    from sqlalchemy import text
+
+    with db.engine.connect() as conn:
+        pids = conn.execute(
+            text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+        ).scalars()
+        total = 0.0
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def statements_per_message(url: str, count: int) -> None:
+    """Run ``count`` new ADT^A01 (then the same again, as resends) through the MLLP handler in
+    this process, serially, and print per message: SQL statements (commits not counted), gateway
+    CPU, PostgreSQL backend CPU (a local server) and wall time."""
+    from sqlalchemy import event
+
+    from adapters.registry import load_adapters
+    from gateway.audit.log import AuditLog
+    from gateway.ingest.mllp import MllpHandler
+    from gateway.ingest.senders import SenderDirectory
+    from gateway.ingest.service import IngestService
+    from gateway.settings import load_settings
+    from policies.labelling import label
+
+    db = Database(url, pool_size=2)
+    with tempfile.TemporaryDirectory() as keys:
+        settings = load_settings().with_overrides(database_url=url, key_dir=Path(keys))
+        service = IngestService(
+            db,
+            settings.fhir_base,
+            load_adapters(),
+            labeller=label,
+            audit=AuditLog.from_settings(settings),
+        )
+        handler = MllpHandler(service, SenderDirectory(db).lookup)
+        rng = random.Random(3)
+        for i in range(30):  # warm-up: shared Location and Practitioner exist, caches filled
+            handler.handle(adt(30_000_000 + i, rng), "127.0.0.1")
+        seen = [0]
+
+        def counted(*_args: object) -> None:
+            seen[0] += 1
+
+        event.listen(db.engine, "before_cursor_execute", counted)
+        messages = [adt(40_000_000 + i, rng) for i in range(count)]
+        for name, batch in (("new ADT^A01", messages), ("identical resend", messages)):
+            seen[0] = 0
+            pg, cpu, start = backend_cpu(db), time.process_time(), time.perf_counter()
+            for message in batch:
+                assert b"MSA|AA|" in handler.handle(message, "127.0.0.1")
+            wall = time.perf_counter() - start
+            cpu, pg = time.process_time() - cpu, backend_cpu(db) - pg
+            print(
+                f"{name:<18} {seen[0] / count:5.1f} statements  gateway CPU "
+                f"{cpu / count * 1000:5.1f} ms  PostgreSQL CPU {pg / count * 1000:4.1f} ms  "
+                f"wall {wall / count * 1000:6.1f} ms per message  "
+                f"(load average {os.getloadavg()[0]:.1f})"
+            )
+    db.dispose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--statements",
+        type=int,
+        default=0,
+        metavar="N",
+        help="only count SQL statements per message over N messages, in process",
+    )
     args = parser.parse_args()
     os.environ.setdefault(PG_ENV, SERVER)
     databases = ExitStack()
@@ -155,6 +232,9 @@ def main() -> None:
             )
             add_sender(session, "PANHANDLE", "127.0.0.1/32", "bench-ehr")
         db.dispose()
+        if args.statements:
+            statements_per_message(url, args.statements)
+            return
         port, mllp_port = free_port(), free_port()
         base = f"http://127.0.0.1:{port}"
         with tempfile.TemporaryDirectory() as keys:

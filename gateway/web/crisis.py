@@ -9,10 +9,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from gateway.placement.trail import audited
 from gateway.placement.transitions import DECLINE_REASONS, Phase
 from gateway.placement.workflow_endpoints import placement_context
 from gateway.placement.workflow_matcher import prepare_candidates
 from gateway.placement.workflow_updates import PlacementWorkflow
+from gateway.placement.workflow_views import progress_view
 from gateway.web import crisis_service as cs
 from gateway.web.deps import CRISIS_ROLES, BadForm, ConsoleRoute, console_user, form_of
 from gateway.web.render import SECURITY_HEADERS, render, render_fragment
@@ -154,11 +156,12 @@ async def send(request: Request, pid: str) -> Response:
 
     def run() -> str:
         prepare_candidates(ctx)
-        with audited_unit(
-            request, user.caller, "create", resource_type="Task", patients=[f"Patient/{pid}"]
-        ) as s:
-            cs.read_person(guarded_service(request, s, user.caller), pid)  # may they see them?
-            opened = cs.open_placement(s, ctx, user.caller, pid, crit)
+        # as POST /placement/requests: one unit of work, the AuditEvent naming what was written
+        with audited(request, user.caller, "create", "Task") as trail:
+            wf = PlacementWorkflow(trail.session, ctx)
+            trail.shown(wf.read("Patient", pid))  # 403 when the rules withhold the person
+            opened = cs.open_placement(trail.session, ctx, user.caller, pid, crit)
+            trail.touch(opened.service_request, opened.parent, *opened.children)
         return str(opened.parent["id"])
 
     task = await run_in_threadpool(run)
@@ -167,8 +170,9 @@ async def send(request: Request, pid: str) -> Response:
 
 def _progress(request: Request, user: Any, task: str) -> dict[str, Any]:
     ctx = placement_context(request)
-    with audited_unit(request, user.caller, "read", resource_type="Task") as s:
-        summary = PlacementWorkflow(s, ctx).summary(user.caller, task)
+    with audited(request, user.caller, "read", "Task") as trail:
+        wf = PlacementWorkflow(trail.session, ctx)
+        summary = progress_view(wf, trail, user.caller, task)
     names = cs.unit_names(request.app)
     offers = []
     for offer in summary["offers"]:
@@ -228,14 +232,15 @@ async def move(request: Request, task: str) -> Response:
     ctx = placement_context(request)
 
     def run() -> None:
-        with audited_unit(request, user.caller, "update", resource_type="Task") as s:
-            PlacementWorkflow(s, ctx).request_action(
+        with audited(request, user.caller, "operation", "Task") as trail:
+            parent, child = PlacementWorkflow(trail.session, ctx).request_action(
                 user.caller,
                 task,
                 wanted,
                 reason="request-cancelled" if wanted == Phase.CANCELLED else None,
                 text=text,
             )
+            trail.touch(parent, child)
 
     await run_in_threadpool(run)
     return RedirectResponse(f"/console/requests/{task}", status_code=303)

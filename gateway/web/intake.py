@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from gateway.placement.census_endpoints import service as census_service
+from gateway.placement.trail import audited
 from gateway.placement.transitions import DECLINE_REASONS, Phase
 from gateway.placement.workflow_endpoints import placement_context
 from gateway.placement.workflow_updates import PlacementWorkflow
@@ -32,8 +33,9 @@ def _id(value: str) -> str:
 
 def _context(request: Request, user: Any) -> dict[str, Any]:
     ctx = placement_context(request)
-    with audited_unit(request, user.caller, "search-type", resource_type="Task") as s:
-        asks = svc_.asks(s, ctx, user.agency)
+    with audited(request, user.caller, "read", "Task") as trail:
+        asks = svc_.asks(trail, ctx, user.caller)
+    with audited_unit(request, user.caller, "search-type", resource_type="HealthcareService") as s:
         units = svc_.units(guarded_service(request, s, user.caller), user.agency)
     names = {u.id: u.name for u in units}
     return {
@@ -68,8 +70,8 @@ async def answer(request: Request, task: str) -> Response:
     ctx = placement_context(request)
 
     def run() -> None:
-        with audited_unit(request, user.caller, "update", resource_type="Task") as s:
-            svc_.answer(s, ctx, user.caller, task, form)
+        with audited(request, user.caller, "operation", "Task") as trail:
+            trail.touch(svc_.answer(trail.session, ctx, user.caller, task, form))
 
     await run_in_threadpool(run)
     return RedirectResponse("/console/intake", status_code=303)
@@ -86,8 +88,11 @@ async def move(request: Request, task: str) -> Response:
     ctx = placement_context(request)
 
     def run() -> None:
-        with audited_unit(request, user.caller, "update", resource_type="Task") as s:
-            PlacementWorkflow(s, ctx).request_action(user.caller, task, wanted)
+        with audited(request, user.caller, "operation", "Task") as trail:
+            parent, child = PlacementWorkflow(trail.session, ctx).request_action(
+                user.caller, task, wanted
+            )
+            trail.touch(parent, child)
 
     await run_in_threadpool(run)
     return RedirectResponse("/console/intake", status_code=303)
@@ -100,9 +105,11 @@ async def census(request: Request, unit_id: str) -> Response:
     form = await form_of(request, user)
 
     def run() -> None:
-        with audited_unit(request, user.caller, "update", resource_type="HealthcareService") as s:
-            # as PUT /placement/units/{id}/census: the unit's own facility only, checked on the unit
-            svc_.set_census(census_service(request, s), user.caller, unit_id, form)
+        # as PUT /placement/units/{id}/census: the unit's own facility only, checked on the unit
+        with audited(request, user.caller, "update", "HealthcareService") as trail:
+            trail.touch(
+                svc_.set_census(census_service(request, trail.session), user.caller, unit_id, form)
+            )
 
     await run_in_threadpool(run)
     return RedirectResponse("/console/intake#census", status_code=303)

@@ -11,16 +11,17 @@ import orjson
 from sqlalchemy.orm import Session
 
 from gateway.auth.schemas import Caller
-from gateway.fhir.errors import InvalidRequest
+from gateway.fhir.errors import FhirError, InvalidRequest
 from gateway.fhir.service import ResourceService
 from gateway.placement import census, directory
 from gateway.placement import profiles as p
 from gateway.placement import workflow_codes as codes
+from gateway.placement.trail import Trail
 from gateway.placement.transitions import DECLINE_REASONS, OfferState
-from gateway.placement.workflow import WorkflowBase
 from gateway.placement.workflow_sharing import AGE_EXT, CATEGORY_SYSTEM
 from gateway.placement.workflow_types import PlacementContext
 from gateway.placement.workflow_updates import PlacementWorkflow
+from gateway.placement.workflow_views import facility_task_view
 from gateway.web.deps import BadForm
 from gateway.web.repository import OPEN_STATES, ConsoleRepository
 
@@ -57,6 +58,8 @@ class Ask:
     categories: list[str]
     risk: str
     hold_expires: str
+    person: str = ""  # after acceptance: the patient as the rules show them to the facility
+    withheld: bool = False
 
     @property
     def open(self) -> bool:
@@ -64,6 +67,7 @@ class Ask:
 
 
 def _summary(reduced: Resource) -> dict[str, Any]:
+    """The fields of a reduced ServiceRequest the intake page shows."""
     contained = {c.get("resourceType"): c for c in reduced.get("contained") or []}
     person = contained.get("Patient") or {}
     age = next(
@@ -95,14 +99,36 @@ def _summary(reduced: Resource) -> dict[str, Any]:
     }
 
 
-def asks(session: Session, ctx: PlacementContext, agency: str) -> list[Ask]:
-    """The facility's asks, open first; the request as the workflow shares it before acceptance."""
-    wf = WorkflowBase(session, ctx)
+def _view(
+    wf: PlacementWorkflow, trail: Trail, caller: Caller, task_id: str
+) -> tuple[Resource, Resource | None]:
+    """The reduced request (what the facility may see before it accepts) and, after acceptance,
+    the patient as the sharing rules show them: ``GET /placement/tasks/{id}``'s view."""
+    try:
+        bundle = facility_task_view(wf, trail, caller, task_id)
+    except FhirError:
+        return {}, None  # withheld: the page says so, and the refusal is in the audit event
+    docs = [e["resource"] for e in bundle.get("entry") or []]
+    by_type: dict[str, list[Resource]] = {}
+    for doc in docs:
+        by_type.setdefault(str(doc.get("resourceType")), []).append(doc)
+    sr = (by_type.get("ServiceRequest") or [{}])[0]
+    labels = {s.get("code") for s in (sr.get("meta") or {}).get("security") or []}
+    if "REDACTED" in labels:
+        return sr, None
+    patient = (by_type.get("Patient") or [None])[0]
+    return wf.ctx.reduce(sr, patient, by_type.get("Coverage") or [], wf.now), patient
+
+
+def asks(trail: Trail, ctx: PlacementContext, caller: Caller) -> list[Ask]:
+    """The facility's asks, open first, each as the facility's view of its Task shows it."""
+    wf = PlacementWorkflow(trail.session, ctx)
     out = []
-    for offer, req in ConsoleRepository(session).offers_to(agency):
-        sr = wf.read("ServiceRequest", req.service_request_id)
-        patient, coverages = wf.related(sr)
-        reduced = ctx.reduce(sr, patient, coverages, wf.now)
+    for offer, req in ConsoleRepository(trail.session).offers_to(caller.agency or ""):
+        reduced, patient = _view(wf, trail, caller, offer.task_id)
+        person = ""
+        if patient is not None:
+            person = f"{_name(patient)}, born {patient.get('birthDate') or 'unknown'}"
         out.append(
             Ask(
                 task=offer.task_id,
@@ -111,10 +137,20 @@ def asks(session: Session, ctx: PlacementContext, agency: str) -> list[Ask]:
                 unit_id=offer.unit_id,
                 asked_at=offer.asked_at,
                 reason=DECLINE_REASONS.get(offer.reason or "", offer.reason),
+                person=person,
+                withheld=not reduced,
                 **_summary(reduced),
             )
         )
     return out
+
+
+def _name(patient: Resource) -> str:
+    for name in patient.get("name") or []:
+        text = name.get("text") or " ".join([*(name.get("given") or []), name.get("family", "")])
+        if text.strip():
+            return str(text).strip()
+    return "(name withheld)"
 
 
 def units(svc: ResourceService, agency: str, now: float | None = None) -> list[Unit]:
@@ -143,7 +179,9 @@ def units(svc: ResourceService, agency: str, now: float | None = None) -> list[U
     return sorted(out, key=lambda u: u.name)
 
 
-def set_census(svc: ResourceService, caller: Caller, unit_id: str, form: dict[str, str]) -> None:
+def set_census(
+    svc: ResourceService, caller: Caller, unit_id: str, form: dict[str, str]
+) -> Resource:
     """A new census for one unit (its own facility only, as ``PUT /placement/units/{id}/census``)."""
     try:
         free = int(form.get("free", ""))
@@ -158,12 +196,14 @@ def set_census(svc: ResourceService, caller: Caller, unit_id: str, form: dict[st
         census.set_unit_census(svc, unit_id, free, total=total)
     except InvalidRequest as exc:
         raise BadForm(exc.diagnostics) from None
+    return doc
 
 
 def answer(
     session: Session, ctx: PlacementContext, caller: Caller, task: str, form: dict[str, str]
-) -> None:
-    """Accept (naming the unit and bed) or decline (with a reason) through the workflow."""
+) -> Resource:
+    """Accept (naming the unit and bed) or decline (with a reason) through the workflow; returns
+    the child Task as written."""
     wf = PlacementWorkflow(session, ctx)
     if form.get("answer") == "accept":
         unit = form.get("unit", "").strip()[:64]
@@ -171,7 +211,7 @@ def answer(
         if not unit:
             raise BadForm("Choose the unit that takes the patient.")
         label = f"{unit} bed {bed}" if bed else unit
-        wf.offer_action(caller, task, OfferState.ACCEPTED, bed=label)
+        return wf.offer_action(caller, task, OfferState.ACCEPTED, bed=label)
     elif form.get("answer") == "decline":
         reason = form.get("reason", "")
         text = form.get("text", "").strip()[:300] or None
@@ -179,8 +219,7 @@ def answer(
             raise BadForm("Choose why you decline.")
         if reason == "other" and not text:
             raise BadForm("Say why, when the reason is 'other'.")
-        wf.offer_action(caller, task, OfferState.REJECTED, reason=reason, text=text)
+        return wf.offer_action(caller, task, OfferState.REJECTED, reason=reason, text=text)
     elif form.get("answer") == "seen":
-        wf.offer_action(caller, task, OfferState.RECEIVED)
-    else:
-        raise BadForm("Accept or decline.")
+        return wf.offer_action(caller, task, OfferState.RECEIVED)
+    raise BadForm("Accept or decline.")

@@ -57,7 +57,11 @@ def browser() -> Iterator[Any]:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(problem)
         pytest.skip(problem)
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
+
+    # Live updates poll every 3 s and the machine may be busy: wait up to 15 s for what a person
+    # would see (a test that fails still fails, just later).
+    expect.set_options(timeout=15_000)
 
     with sync_playwright() as pw:
         launched = pw.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
@@ -104,7 +108,7 @@ def people(browser: Any, console: Console) -> Iterator[Any]:
 
     def open_as(username: str, *, phone: bool = False) -> Any:
         context = browser.new_context(viewport=PHONE if phone else DESKTOP)
-        context.set_default_timeout(15_000)
+        context.set_default_timeout(30_000)
         contexts.append(context)
         page = context.new_page()
         sign_in(page, console, username)
@@ -119,7 +123,7 @@ def people(browser: Any, console: Console) -> Iterator[Any]:
 def anonymous(browser: Any) -> Iterator[Any]:
     """A page in a fresh context with no cookies."""
     context = browser.new_context(viewport=DESKTOP)
-    context.set_default_timeout(15_000)
+    context.set_default_timeout(30_000)
     yield context.new_page()
     context.close()
 

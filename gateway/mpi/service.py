@@ -35,6 +35,17 @@ class Candidate:
         return "certainly-not"
 
 
+def _phone_keys(patient: dict[str, Any], mine: Features) -> list[str]:
+    """Phone values to block on: the digits and each number as the record writes it (the index
+    keeps the value as stored, so a number stored as 806-555-0101 is found by that spelling)."""
+    raw = {
+        str(t["value"])
+        for t in patient.get("telecom") or []
+        if isinstance(t, dict) and t.get("system") == "phone" and t.get("value")
+    }
+    return sorted(raw | set(mine.phones))
+
+
 def initials(patient: dict[str, Any], mine: Features) -> list[str]:
     """First letters a stored record of the same person may give: the first given name as sent,
     its full form, and every nickname of that full form (Bill, William, Will)."""
@@ -57,7 +68,7 @@ class MpiService:
             exclude,
             sorted(mine.identifiers),
             mine.birth,
-            sorted(mine.phones),
+            _phone_keys(patient, mine),
             mine.family,
             initials(patient, mine),
         )

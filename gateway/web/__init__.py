@@ -14,7 +14,8 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from gateway.web import admin, auditor, crisis, dashboard, intake, signin
-from gateway.web.deps import ConsoleRoute, console_user
+from gateway.web.deps import ConsoleRoute, NotAllowed, console_user
+from gateway.web.render import error_page
 
 STATIC = Path(__file__).parent / "static"
 HOME = {
@@ -37,22 +38,27 @@ def home(request: Request) -> Response:
     user = console_user(request)
     target = HOME.get(user.role)
     if target is None:
-        from gateway.web.deps import NotAllowed
-
         raise NotAllowed()
     return RedirectResponse(target, status_code=303)
 
 
+@home_router.get("/{rest:path}", include_in_schema=False)
+def unknown(request: Request, rest: str) -> Response:
+    """Any other console address: signed in, a page that says so (not the API's JSON)."""
+    console_user(request)
+    return error_page(request, 404, "Not found", "There is no such page in the console.")
+
+
 def install(app: FastAPI) -> None:
     """Mount the console's routes and its static files (served by the gateway itself)."""
+    app.mount("/console/static", StaticFiles(directory=STATIC), name="console-static")
     for router in (
         signin.router,
-        home_router,
         crisis.router,
         intake.router,
         auditor.router,
         dashboard.router,
         admin.router,
+        home_router,  # last: its catch-all answers addresses no other console route takes
     ):
         app.include_router(router)
-    app.mount("/console/static", StaticFiles(directory=STATIC), name="console-static")

@@ -72,6 +72,7 @@ async def crisis_home(request: Request, name: str = "", birth_date: str = "") ->
             "name": name,
             "birth_date": birth_date,
             "requests": requests,
+            "care_labels": cs.CARE_CHOICES,
         },
     )
 

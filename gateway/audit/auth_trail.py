@@ -126,6 +126,17 @@ def record_token(
     audit.append(session, event)
 
 
+def record_token_refusal(request: Request, status: int, body: dict[str, Any]) -> None:
+    """A token request refused before it could be read (its own unit of work; the refusal stands
+    whether or not this can be written, and a failure is logged)."""
+    db = request.app.state.db
+    try:
+        with db.unit_of_work() as session:
+            record_token(request, session, {}, status, body)
+    except Exception as exc:
+        log.error("audit of a refused token request failed: %s", type(exc).__name__)
+
+
 def login_context(
     request: Request,
     *,

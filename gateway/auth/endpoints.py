@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from gateway.audit.auth_trail import TOKEN_UNAVAILABLE, record_token
+from gateway.audit.auth_trail import TOKEN_UNAVAILABLE, record_token, record_token_refusal
 from gateway.audit.errors import AuditUnavailable
 from gateway.auth.deps import get_caller
 from gateway.auth.schemas import Caller
@@ -67,14 +67,12 @@ async def token(request: Request) -> JSONResponse:
     try:
         form = await _form(request)
     except UnsupportedMediaType:
-        return JSONResponse(
-            {
-                "error": "invalid_request",
-                "error_description": "use application/x-www-form-urlencoded",
-            },
-            status_code=400,
-            headers=_NO_STORE,
-        )
+        refusal = {
+            "error": "invalid_request",
+            "error_description": "use application/x-www-form-urlencoded",
+        }
+        await run_in_threadpool(record_token_refusal, request, 400, refusal)
+        return JSONResponse(refusal, status_code=400, headers=_NO_STORE)
     settings = request.app.state.settings
     oauth_request = GatewayRequest(
         "POST", settings.token_url, dict(request.headers), form, dict(request.query_params)

@@ -84,6 +84,14 @@ def test_a_refused_token_request_is_recorded_as_a_failure_without_the_assertion(
     assert search(http, app, f"{TOKEN_EVENTS}&outcome=0") == []
 
 
+def test_a_token_request_that_is_not_a_form_is_recorded(http: httpx.Client, app: FastAPI) -> None:
+    refused = http.post("/auth/token", json={"grant_type": "client_credentials"})
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_request"
+    (event,) = search(http, app, f"{TOKEN_EVENTS}&outcome=4")
+    assert event["outcomeDesc"] == "invalid_request: use application/x-www-form-urlencoded"
+    assert {a.get("requestor") for a in event["agent"]} == {False}  # nobody it could name
+
+
 def test_no_token_is_issued_when_the_audit_cannot_be_written(
     http: httpx.Client, app: FastAPI, db: Database, key: ECKey
 ) -> None:

@@ -105,3 +105,30 @@ def test_admin_adds_a_person_and_disables_them(people: Any, console: Console, ba
     admin.get_by_role("button", name="Add person").click()
     expect(admin.locator("h1")).not_to_have_text("Internal Server Error")
     expect(admin.locator("p.error")).to_be_visible()
+
+
+def test_break_the_glass_review(people: Any, console: Console, backend: str) -> None:
+    """A crisis clinician breaks the glass over the API; the auditor reviews it in the console."""
+    import httpx
+
+    reason = f"unresponsive, no history available ({backend} console test)"
+    token = console.app.state.tokens.issue(
+        client_id="mcot-app",
+        agency="demo-mcot",
+        role="crisis_clinician",
+        scope="user/*.rs",
+        purposes=["TREAT", "BTG"],
+        user="clinician.okafor",
+    )["access_token"]
+    headers = {"Authorization": f"Bearer {token}", "X-BTG-Reason": reason}
+    read = httpx.get(console.url("/fhir/Condition/demo-condition-02"), headers=headers)
+    assert read.status_code == 200, read.text
+
+    auditor = people("auditor.kim")
+    waiting = auditor.locator("#btg article", has_text=reason)
+    expect(waiting).to_contain_text("clinician.okafor")
+    expect(waiting).to_contain_text("Patient/demo-patient-02")
+    waiting.get_by_label("Review note").fill("Checked with the team lead: justified.")
+    waiting.get_by_role("button", name="Mark reviewed").click()
+    expect(auditor.locator("#btg")).to_be_visible()
+    expect(auditor.locator("#btg article", has_text=reason)).to_have_count(0)

@@ -21,7 +21,10 @@ serve: $(STAMP)
 
 # Debian's Chromium for the web console's browser tests (Playwright drives it; no browser download).
 browser:
-	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
+	@command -v chromium >/dev/null 2>&1 || { \
+	  SUDO=$$([ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null && echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver \
+	  || echo "Chromium could not be installed: the browser tests will skip (and fail under CI=true)"; }
 
 test: $(STAMP) browser
 	$(BIN)/pytest $(PYTEST_ARGS)

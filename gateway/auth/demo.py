@@ -64,6 +64,7 @@ USERS = (
     ("casemgr.lopez", "demo-tpc", "bh_case_manager"),
     ("intake.pavilion", "hifld-0079979106", "facility_intake"),
     ("auditor.kim", "demo-tpc", "bha_auditor"),
+    ("command.reyes", "demo-amarillo-pd", "program_reader"),  # the program dashboard only
     ("admin", "demo-tpc", "gateway_admin"),
 )
 CONSOLE_CLIENT = "web-console"

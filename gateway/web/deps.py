@@ -20,6 +20,7 @@ import orjson
 from fastapi import Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
+from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
 from gateway.audit.fhir_trail import record_refusal
@@ -179,6 +180,13 @@ class ConsoleRoute(APIRoute):
                 )
             except BadForm as exc:
                 return _fail(request, 400, "Check the form", exc.message)
+            except IntegrityError:
+                return _fail(
+                    request,
+                    409,
+                    "Changed at the same time",
+                    "Someone else changed this at the same moment. Open the page again and retry.",
+                )
             except FhirError as exc:
                 if exc.status == 403:
                     await run_in_threadpool(

@@ -100,6 +100,11 @@ def test_admin_adds_a_person_and_disables_them(people: Any, console: Console, ba
     )
     if backend == "sqlite":
         screenshot(admin, "admin")
+    admin.get_by_label("Id", exact=True).fill("demo-tpc")  # exists already
+    admin.get_by_label("Name", exact=True).fill("Texas Panhandle Centers again")
+    admin.get_by_role("button", name="Add agency").click()
+    expect(admin.locator("p.error")).to_be_visible()
+    admin.goto(console.url("/console/admin"))
     admin.get_by_label("Username").fill("admin")
     admin.get_by_label("First password").fill("another-password-here")
     admin.get_by_role("button", name="Add person").click()

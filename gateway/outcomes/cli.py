@@ -28,6 +28,7 @@ def build_report(
     from gateway.db.migrate import check_migrated
     from gateway.db.session import Database
     from gateway.fhir.errors import InvalidRequest
+    from gateway.outcomes.followup import default_source
     from gateway.outcomes.period import parse_period
     from gateway.outcomes.programs import load_programs
     from gateway.outcomes.service import OutcomesService
@@ -44,7 +45,9 @@ def build_report(
         check_migrated(db.engine)
         audit = AuditLog.from_settings(settings)
         with db.unit_of_work() as session:
-            body = suppress(OutcomesService(session).dashboard(program, period))
+            body = suppress(
+                OutcomesService(session, follow_ups=default_source()).dashboard(program, period)
+            )
             what = (
                 f"program dashboard {program.key} {body['period']['from']} to "
                 f"{body['period']['to']} (command line, aggregates only)"

@@ -1,12 +1,14 @@
 """Extension point: follow-up within 7 days of a crisis.
 
 The figure needs to know when a person was seen again after a crisis (a crisis-team visit, an
-outpatient appointment kept, a referral completed). Those facts belong to the referral domain, which
-provides them by implementing :class:`FollowUpSource` and installing it on the application::
+outpatient appointment kept, a referral completed). The dashboard counts referrals completed with
+the person seen (:class:`gateway.outcomes.referrals.ReferralFollowUps`) unless another
+:class:`FollowUpSource` is installed on the application::
 
-    app.state.outcomes_follow_up = ReferralFollowUps()
+    app.state.outcomes_follow_up = OtherFollowUps()
 
-Until a source is installed the dashboard reports the figure as not available.
+:class:`~gateway.outcomes.service.OutcomesService` given no source reports the figure as not
+available.
 """
 
 from __future__ import annotations
@@ -35,7 +37,16 @@ class FollowUpSource(Protocol):
         ...
 
 
-def installed(state: Any) -> FollowUpSource | None:
-    """The follow-up source installed on an application's state, if any."""
+def installed(state: Any) -> FollowUpSource:
+    """The follow-up source installed on an application's state, else the referral source."""
     source = getattr(state, STATE_ATTRIBUTE, None)
-    return source if source is not None and hasattr(source, "follow_ups") else None
+    if source is not None and hasattr(source, "follow_ups"):
+        return source  # type: ignore[no-any-return]
+    return default_source()
+
+
+def default_source() -> FollowUpSource:
+    """Referrals completed with the person seen (what the dashboard and the CLI count)."""
+    from gateway.outcomes.referrals import ReferralFollowUps
+
+    return ReferralFollowUps()

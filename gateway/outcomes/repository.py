@@ -1,4 +1,5 @@
-"""The SQL behind the program dashboard: crisis encounters, placement requests and identity links.
+"""The SQL behind the program dashboard: crisis encounters, placement requests, identity links and
+the referrals that ended with the person seen.
 
 Encounters are found through the search index (``class`` token, ``date`` = the Encounter's period)
 rather than by reading every stored resource; only the matching Encounters' JSON is loaded.
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session
 from gateway.db.tables import DateIndex, ResourceRow, TokenIndex
 from gateway.db.tables_ingest import MpiLinkRow
 from gateway.db.tables_placement import PlacementRequestRow
+from gateway.db.tables_referral import ReferralRow
 
 R = ResourceRow.__table__  # type: ignore[attr-defined]
 T = TokenIndex.__table__  # type: ignore[attr-defined]
@@ -79,4 +81,24 @@ class OutcomesRepository:
                 )
             )
             out.extend((str(a), str(b)) for a, b in rows)
+        return out
+
+    def referrals_seen(
+        self, patient_ids: Sequence[str], start: float, end: float
+    ) -> list[tuple[str, float]]:
+        """(patient id, first contact) of the referrals of ``patient_ids`` completed with the
+        outcome ``seen`` whose first contact (the appointment kept) is in ``[start, end)``."""
+        ids = sorted(set(patient_ids))
+        out: list[tuple[str, float]] = []
+        for i in range(0, len(ids), 500):
+            rows = self.session.execute(
+                select(ReferralRow.patient_id, ReferralRow.seen_at).where(
+                    ReferralRow.state == "completed",
+                    ReferralRow.outcome == "seen",
+                    ReferralRow.seen_at >= start,  # type: ignore[operator]
+                    ReferralRow.seen_at < end,  # type: ignore[operator]
+                    ReferralRow.patient_id.in_(ids[i : i + 500]),  # type: ignore[union-attr]
+                )
+            )
+            out.extend((str(p), float(t)) for p, t in rows)
         return out

@@ -2,7 +2,8 @@
 
 Every figure has the same shape: ``total`` and ``byMonth[YYYY-MM]``, each a dict of measures. The
 placement figures are :func:`gateway.placement.metrics.placement_metrics`, asked once per month and
-once for the whole period, so the dashboard and ``/placement/metrics`` never disagree.
+once for the whole period, so the dashboard and ``/placement/metrics`` never disagree; the referral
+figures are ``/referrals/metrics`` the same way (:mod:`gateway.outcomes.referrals`).
 Definitions: docs/outcomes.md.
 """
 
@@ -30,6 +31,8 @@ from gateway.outcomes.people import (
 )
 from gateway.outcomes.period import Month, Period
 from gateway.outcomes.programs import Program
+from gateway.outcomes.referrals import FIGURES as REFERRAL_FIGURES
+from gateway.outcomes.referrals import referral_figures
 from gateway.outcomes.repository import OutcomesRepository
 from gateway.placement.census import is_stale
 from gateway.placement.directory import read_criteria
@@ -52,6 +55,7 @@ HEADLINES: dict[str, tuple[str | None, str]] = {
     "repeatCrises30": ("rate", "share of episodes"),
     "repeatCrises90": ("rate", "share of episodes"),
     "followUpWithin7Days": ("rate", "share of episodes"),
+    **{name: (headline, unit) for name, (_l, headline, unit) in REFERRAL_FIGURES.items()},
 }
 
 
@@ -112,6 +116,10 @@ class OutcomesService:
         for days in REPEAT_WINDOWS:
             figures[f"repeatCrises{days}"] = self._repeats(days, months, in_period, gaps)
         figures["followUpWithin7Days"] = self._follow_up(months, in_period, persons, contacts)
+        for name, (label, total, by_month) in referral_figures(
+            self.session, period, self.now
+        ).items():
+            figures[name] = Figure(label, total, by_month)
         return {
             "program": program.as_json(),
             "period": {

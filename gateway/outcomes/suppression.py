@@ -10,7 +10,13 @@ shown (it identifies nobody). On top of that primary rule:
   too when the rest (whole - part) is from 1 to 10, or the part could be found by subtraction;
 * *complementary suppression* over months: when exactly one month of an additive series is
   suppressed while the period total is shown, the smallest other non-zero month is suppressed as
-  well, so the hidden month cannot be found as total - the other months.
+  well, so the hidden month cannot be found as total - the other months; and over the keys of a
+  breakdown whose keys add up to a count shown elsewhere (referrals by type, by agency), the same
+  within each month and the total;
+* *one number, one fate*: a count shown in two figures (the referrals made, the referrals
+  accepted, the people seen) is hidden in both when either figure hides it.
+
+The rules are applied until nothing more is hidden.
 
 Facility figures (the stale-census share of asks) describe facilities, not people, and are shown
 as they are. A figure this module does not know is treated as all counts (fail closed).
@@ -38,6 +44,11 @@ class Rule:
     dependents: dict[str, tuple[str, ...]] = field(default_factory=dict)
     every_key_is_an_additive_count: bool = False
     public: bool = False
+    partition: bool = False  # the keys add up to a count shown elsewhere
+
+
+def _key_rule(partition: bool = False) -> Rule:
+    return Rule(every_key_is_an_additive_count=True, partition=partition)
 
 
 def _repeat_rule(part: str) -> Rule:
@@ -59,7 +70,7 @@ RULES: dict[str, Rule] = {
         additive=("count",),
         dependents={"medianSeconds": ("count",), "p90Seconds": ("count",)},
     ),
-    "declinesByReason": Rule(every_key_is_an_additive_count=True),
+    "declinesByReason": _key_rule(),
     "officerHours": Rule(
         counts=("calls", "openCalls"),
         additive=("calls", "openCalls"),
@@ -73,7 +84,33 @@ RULES: dict[str, Rule] = {
     "repeatCrises90": _repeat_rule("repeats"),
     "followUpWithin7Days": _repeat_rule("followedUp"),
     "staleCensusShare": Rule(public=True),
+    "referrals": Rule(counts=("count",), additive=("count",)),
+    "referralsByType": _key_rule(partition=True),
+    "referralsBySourceAgency": _key_rule(partition=True),
+    "referralAcceptance": Rule(
+        counts=("referrals", "answered", "accepted"),
+        additive=("referrals", "answered", "accepted"),
+        parts={"answered": "referrals", "accepted": "answered"},
+        dependents={"rate": ("accepted", "answered")},
+    ),
+    "referralCompletion": Rule(
+        counts=("accepted", "completed", "seen"),
+        additive=("accepted", "completed", "seen"),
+        parts={"completed": "accepted", "seen": "completed"},
+        dependents={"rate": ("completed", "accepted")},
+    ),
+    "timeToFirstContact": Rule(
+        counts=("seen",), additive=("seen",), dependents={"medianHours": ("seen",)}
+    ),
+    "referralsOverdue": Rule(counts=("count",), additive=("count",)),
 }
+# The same number in two figures: hidden in both when either hides it.
+LINKS: tuple[tuple[tuple[str, str], ...], ...] = (
+    (("referrals", "count"), ("referralAcceptance", "referrals")),
+    (("referralAcceptance", "accepted"), ("referralCompletion", "accepted")),
+    (("referralCompletion", "seen"), ("timeToFirstContact", "seen")),
+)
+TOTAL_CELL = "\x00total"  # the key of the period total among a figure's month cells
 
 
 def _small(value: Any) -> bool:
@@ -88,7 +125,7 @@ def _rule_for(name: str, figure: dict[str, Any]) -> Rule:
     for cell in figure["byMonth"].values():
         keys |= set(cell)
     ordered = tuple(sorted(keys))
-    return Rule(counts=ordered, additive=ordered)
+    return Rule(counts=ordered, additive=ordered, partition=bool(rule and rule.partition))
 
 
 def _primary(cell: dict[str, Any], rule: Rule, hidden: set[str]) -> None:
@@ -130,23 +167,51 @@ def _apply(cell: dict[str, Any], rule: Rule, hidden: set[str]) -> dict[str, Any]
     return out
 
 
+def _across_keys(cell: dict[str, Any], hidden: set[str]) -> None:
+    """Complementary suppression within one cell of a breakdown whose keys add up to a shown
+    count: one hidden key would be that count minus the others."""
+    if sum(1 for k in cell if k in hidden) != 1:
+        return
+    shown = [(v, k) for k, v in cell.items() if k not in hidden and isinstance(v, int) and v]
+    if shown:
+        hidden.add(min(shown)[1])
+
+
+def _hide(out: dict[str, Any]) -> dict[str, dict[str, set[str]]]:
+    """Which measures of which cells to hide: every rule applied until nothing more is hidden."""
+    figures = {n: f for n, f in out["figures"].items() if not _rule_for(n, f).public}
+    hidden = {n: {m: set() for m in (*f["byMonth"], TOTAL_CELL)} for n, f in figures.items()}
+    while True:
+        before = sum(len(h) for cells in hidden.values() for h in cells.values())
+        for name, figure in figures.items():
+            rule, marks = _rule_for(name, figure), hidden[name]
+            months: dict[str, dict[str, Any]] = figure["byMonth"]
+            cells = {**months, TOTAL_CELL: figure["total"]}
+            for m, cell in cells.items():
+                _primary(cell, rule, marks[m])
+                if rule.partition:
+                    _across_keys(cell, marks[m])
+            for key in rule.additive:
+                _complementary(marks[TOTAL_CELL], months, marks, key)
+        for link in LINKS:
+            present = [(n, k) for n, k in link if n in hidden]
+            for m in {m for n, _k in present for m in hidden[n]}:
+                if any(k in hidden[n].get(m, ()) for n, k in present):
+                    for n, k in present:
+                        hidden[n].setdefault(m, set()).add(k)
+        if sum(len(h) for cells in hidden.values() for h in cells.values()) == before:
+            return hidden
+
+
 def suppress(dashboard: dict[str, Any]) -> dict[str, Any]:
     """A copy of ``dashboard`` with small cells suppressed (see the module docstring)."""
     out = copy.deepcopy(dashboard)
-    for name, figure in out["figures"].items():
+    for name, marks in _hide(out).items():
+        figure = out["figures"][name]
         rule = _rule_for(name, figure)
-        if rule.public:
-            continue
-        months: dict[str, dict[str, Any]] = figure["byMonth"]
-        total_hidden: set[str] = set()
-        _primary(figure["total"], rule, total_hidden)
-        hidden = {m: set() for m in months}
-        for m, cell in months.items():
-            _primary(cell, rule, hidden[m])
-        for key in rule.additive:
-            _complementary(total_hidden, months, hidden, key)
+        total_hidden = marks[TOTAL_CELL]
         figure["total"] = _apply(figure["total"], rule, total_hidden)
-        figure["byMonth"] = {m: _apply(cell, rule, hidden[m]) for m, cell in months.items()}
+        figure["byMonth"] = {m: _apply(c, rule, marks[m]) for m, c in figure["byMonth"].items()}
         target = figure.get("target")
         if isinstance(target, dict) and "count" in total_hidden and target.get("share") is not None:
             target["share"] = WITHHELD

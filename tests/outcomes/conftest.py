@@ -1,5 +1,5 @@
-"""One quarter of program data per backend, loaded once through the real ingest and placement
-paths, and an app serving it (sharing rules and audit on)."""
+"""One quarter of program data per backend, loaded once through the real ingest, placement and
+referral paths, and an app serving it (sharing rules and audit on)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ from gateway.fhir.service import ResourceService
 from gateway.placement.census import set_unit_census
 from gateway.placement.workflow_setup import install
 from gateway.placement.workflow_types import ManualClock
+from gateway.referral.setup import install as install_referrals
+from gateway.referral.types import ReferralConfig
 from gateway.settings import Settings
 from tests.conftest import BASE_URL
 from tests.outcomes import load
@@ -51,10 +53,13 @@ def api(
     install(
         app, candidates=finder(FACILITIES, stale=frozenset({"unit-f2"})), config=CONFIG, clock=clock
     )
+    install_referrals(app, config=ReferralConfig(), clock=clock)
+    load.seed_referral_services(database)
     with TestClient(app, raise_server_exceptions=False) as client:
         load.load_police(client, scenario)
         patients = load.load_hospital(client, scenario)
         load.load_placements(client, scenario, clock, patients)
+        load.load_referrals(client, scenario, clock, patients)
         with database.unit_of_work() as session:  # two of the five units report their beds now
             for unit in FRESH_UNITS:
                 set_unit_census(ResourceService(session, BASE), unit, free=4, total=12)

@@ -116,3 +116,44 @@ def placements(s: Scenario) -> dict[str, dict[str, Any]]:
             "staleAsks": len(mine),  # every request asked f1 and f2; f2's census is stale
         }
     return out
+
+
+def follow_ups(s: Scenario) -> dict[str, tuple[int, int]]:
+    """(episodes, episodes the person was seen on a referral within 7 days after) per month."""
+    out = {m: [0, 0] for m in (*MONTHS, "total")}
+    for person, starts in episodes(s).items():
+        seen = [r.seen for r in s.referrals if r.person == person and r.seen is not None]
+        for start in starts:
+            if (m := month(start)) is None:
+                continue
+            followed = any(start < t <= start + timedelta(days=7) for t in seen)
+            for key in (m, "total"):
+                out[key][0] += 1
+                out[key][1] += int(followed)
+    return {k: (v[0], v[1]) for k, v in out.items()}
+
+
+def referrals(s: Scenario) -> dict[str, dict[str, Any]]:
+    """The referral figures per month of the referral and in total (none is answered late)."""
+    out: dict[str, dict[str, Any]] = {}
+    for key in (*MONTHS, "total"):
+        mine = [r for r in s.referrals if key in ("total", month(r.made))]
+        seen = [r for r in mine if r.seen is not None]
+        by_type: dict[str, int] = defaultdict(int)
+        by_agency: dict[str, int] = defaultdict(int)
+        for r in mine:
+            by_type[r.service] += 1
+            by_agency[r.referrer] += 1
+        hours = [(r.seen - r.made).total_seconds() / 3600 for r in seen if r.seen is not None]
+        out[key] = {
+            "count": len(mine),
+            "byType": dict(by_type),
+            "byAgency": dict(by_agency),
+            "answered": sum(1 for r in mine if r.answer is not None),
+            "accepted": sum(1 for r in mine if r.answer == "$accept"),
+            "completed": sum(1 for r in mine if r.outcome is not None),
+            "seen": len(seen),
+            "medianHours": statistics.median(hours) if hours else None,
+            "overdue": sum(1 for r in mine if r.answer is None),  # made in 2025, never answered
+        }
+    return out

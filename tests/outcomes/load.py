@@ -1,6 +1,6 @@
 """Load a :mod:`tests.outcomes.scenario` through the gateway's real doors: police records and HL7 v2
-messages through ``POST /ingest/{adapter}``, placement requests through ``/placement`` (times from
-the workflow's manual clock)."""
+messages through ``POST /ingest/{adapter}``, placement requests through ``/placement`` and referrals
+through ``/referrals`` (times from the workflows' manual clock)."""
 
 from __future__ import annotations
 
@@ -11,15 +11,27 @@ import orjson
 from fastapi.testclient import TestClient
 
 from adapters.police_rms.generate import generate
+from gateway.db.session import Database
+from gateway.fhir.service import ResourceService
 from gateway.placement.workflow_types import ManualClock
-from tests.conftest import bearer
+from tests.conftest import BASE_URL, bearer
 from tests.outcomes.scenario import Call, Person, Scenario, Visit
 from tests.placement.workflow.support import ORIGIN, service_request
+from tests.referral.support import referral_request, service
 
 POLICE = "amarillo-pd"
 HOSPITAL = "hosp-a"
 NEAR = f"{ORIGIN[0]},{ORIGIN[1]}"
 ER7 = {"Content-Type": "x-application/hl7-v2+er7"}
+CLINIC = "tpc-bha"
+CRISIS_TEAM = "amarillo-crisis-team"
+REFERRER_ROLES = {HOSPITAL: "hospital_ehr", POLICE: "police_rms"}
+TEAMS = {
+    "outpatient-psychiatry": "svc-opd",
+    "case-management": "svc-cm",
+    "crisis-follow-up": "svc-mct",
+}
+RECEIVER_ROLES = {CLINIC: "bha_system", CRISIS_TEAM: "crisis_team_system"}
 
 
 def _t(moment: datetime) -> str:
@@ -137,4 +149,56 @@ def load_placements(
             done = client.post(
                 f"/placement/tasks/{children[org]}/{op}", json=body, headers=facility
             )
+            assert done.status_code == 200, done.text
+
+
+def seed_referral_services(db: Database) -> None:
+    """The services referrals are routed to: the authority's clinic and the mobile crisis team
+    (no hours: always on duty, so every referral is visible when it is made)."""
+    with db.unit_of_work() as session:
+        svc = ResourceService(session, f"{BASE_URL}/fhir")
+        for org in (CLINIC, CRISIS_TEAM, POLICE):
+            svc.update(
+                "Organization", org, {"resourceType": "Organization", "id": org, "name": org}
+            )
+        for stype, sid in TEAMS.items():
+            org = CRISIS_TEAM if stype == "crisis-follow-up" else CLINIC
+            svc.update("HealthcareService", sid, service(sid, org, stype))
+
+
+def load_referrals(
+    client: TestClient, scenario: Scenario, clock: ManualClock, patients: dict[str, str]
+) -> None:
+    """Make, answer, book and complete each referral through ``/referrals`` at its times."""
+    for r in scenario.referrals:
+        receiver = CRISIS_TEAM if r.service == "crisis-follow-up" else CLINIC
+        clock.t = r.made.timestamp()
+        request = referral_request(
+            r.service,
+            subject={"reference": f"Patient/{patients[r.person]}"},
+            authoredOn=_t(r.made),
+        )
+        made = client.post(
+            "/referrals",
+            json=request,
+            headers=bearer(client.app, agency=r.referrer, role=REFERRER_ROLES[r.referrer]),
+        )
+        assert made.status_code == 201, made.text
+        task = made.json()["entry"][1]["resource"]
+        assert task["owner"]["reference"] == f"HealthcareService/{TEAMS[r.service]}", task
+        steps: list[tuple[float, str, dict[str, Any]]] = []
+        if r.answer == "$reject":
+            steps.append((r.made.timestamp() + 7200, "$reject", {"reason": "no-capacity"}))
+        elif r.answer == "$accept":
+            steps.append((r.made.timestamp() + 7200, "$accept", {}))
+        if r.appointment is not None:
+            start = r.appointment.timestamp()
+            steps.append(
+                (r.made.timestamp() + 7300, "$book", {"appointment": {"start": _t(r.appointment)}})
+            )
+            steps.append((start + 3600, "$complete", {"outcome": r.outcome}))
+        receiving = bearer(client.app, agency=receiver, role=RECEIVER_ROLES[receiver])
+        for moment, op, body in steps:
+            clock.t = moment
+            done = client.post(f"/referrals/{task['id']}/{op}", json=body, headers=receiving)
             assert done.status_code == 200, done.text

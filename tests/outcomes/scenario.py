@@ -135,6 +135,26 @@ def _person(i: int, key: str) -> Person:
     return Person(key, FAMILIES[i], GIVENS[i], birth, ("male", "female")[i % 2], f"80655501{i:02d}")
 
 
+@dataclass(frozen=True)
+class Referral:
+    """A referral after a crisis: made, answered (or never), booked and completed as written.
+
+    Made by ``referrer`` about the person's hospital record; answered 2 hours after it was made;
+    completed an hour after the appointment, whose start is the first contact when ``seen``."""
+
+    person: str
+    made: datetime
+    service: str = "outpatient-psychiatry"
+    referrer: str = "hosp-a"
+    answer: str | None = "$accept"  # $accept | $reject | None: never answered (overdue)
+    appointment: datetime | None = None
+    outcome: str | None = None  # seen | did-not-attend
+
+    @property
+    def seen(self) -> datetime | None:
+        return self.appointment if self.outcome == "seen" else None
+
+
 @dataclass
 class Scenario:
     people: dict[str, Person] = field(default_factory=dict)
@@ -142,6 +162,7 @@ class Scenario:
     visits: list[Visit] = field(default_factory=list)
     placements: list[Placement] = field(default_factory=list)
     outpatient: list[Visit] = field(default_factory=list)  # follow-up visits (not crises)
+    referrals: list[Referral] = field(default_factory=list)
 
 
 def build() -> Scenario:
@@ -193,4 +214,32 @@ def build() -> Scenario:
     # Outpatient visits after the first crisis: 3 days after for P00-P03, 10 days after for P04.
     for i, days in ((0, 3), (1, 3), (2, 3), (3, 3), (4, 10)):
         s.outpatient.append(Visit(f"P{i:02d}", f"O{i:02d}", at(1 + i + days, 10), "O"))
+    _referrals(s)
     return s
+
+
+def _referrals(s: Scenario) -> None:
+    """Referrals after the January crises and one in February."""
+    # P06-P16: referred from the emergency department an hour after the visit, seen 3 days after
+    # the call (P14-P16 by case management, the rest by outpatient psychiatry).
+    for i in range(6, 17):
+        service = "case-management" if i >= 14 else "outpatient-psychiatry"
+        s.referrals.append(
+            Referral(f"P{i:02d}", at(1 + i, 18), service, appointment=at(4 + i, 10), outcome="seen")
+        )
+    # P17 seen only 10 days after the call; P18 did not attend; P19 refused by the service.
+    s.referrals.append(Referral("P17", at(18, 18), appointment=at(28, 10), outcome="seen"))
+    s.referrals.append(
+        Referral("P18", at(19, 18), appointment=at(23, 10), outcome="did-not-attend")
+    )
+    s.referrals.append(Referral("P19", at(20, 18), answer="$reject"))
+    # P00: no emergency visit; the crisis team sees the hospital's record of them 2 days after the
+    # police call (one person through the identity link). P01: from the police, never answered.
+    s.referrals.append(
+        Referral("P00", at(2, 9), "crisis-follow-up", appointment=at(3, 10), outcome="seen")
+    )
+    s.referrals.append(
+        Referral("P01", at(3, 9), "crisis-follow-up", referrer="amarillo-pd", answer=None)
+    )
+    # February: H0 seen 3 days after the visit.
+    s.referrals.append(Referral("H0", at(40, 15), appointment=at(43, 10), outcome="seen"))

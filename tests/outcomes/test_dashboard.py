@@ -100,7 +100,10 @@ def test_people_served_against_the_yearly_target(api: TestClient, scenario: Scen
     assert target["share"] == pytest.approx(24 / (TARGET * days / 365.25), abs=1e-3)
 
 
-def test_follow_up_is_not_available_until_a_source_is_installed(api: TestClient) -> None:
-    figure = raw(api)["figures"]["followUpWithin7Days"]
+def test_follow_up_is_not_available_without_a_source(api: TestClient) -> None:
+    period = parse_period("2025-01", "2025-03", UTC)
+    with api.app.state.db.unit_of_work() as session:  # type: ignore[attr-defined]
+        body = OutcomesService(session).dashboard(Program("default", "x", TARGET), period)
+    figure = body["figures"]["followUpWithin7Days"]
     assert figure["available"] is False
     assert figure["total"] == {"episodes": None, "followedUp": None, "rate": None}

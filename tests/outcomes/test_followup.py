@@ -1,6 +1,6 @@
 """The follow-up extension point: a source installed on the app is what the figure counts.
 
-The source here is an example of what the referral domain will provide: outpatient encounters
+The source here replaces the referral source the dashboard uses by default: outpatient encounters
 (HL7 v2 PV1-2 = O, ingested like the rest of the scenario) after a crisis."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from gateway.outcomes import facts
 from gateway.outcomes.followup import STATE_ATTRIBUTE
+from gateway.outcomes.referrals import ReferralFollowUps
 from gateway.outcomes.repository import OutcomesRepository
 from gateway.outcomes.suppression import SUPPRESSED
 from tests.outcomes import expected
@@ -68,4 +69,5 @@ def test_an_installed_source_is_counted(api: TestClient, scenario: Scenario) -> 
     assert want["2025-01"] == (23, 4)  # P00-P03 seen 3 days after; P04 only after 10 days
     assert cell(shown, "2025-01")["followedUp"] == SUPPRESSED
     assert shown["definition"] == OutpatientVisits.definition
-    assert raw(api)["figures"]["followUpWithin7Days"]["available"] is False
+    after = raw(api)["figures"]["followUpWithin7Days"]  # the referral source again
+    assert after["definition"] == ReferralFollowUps.definition

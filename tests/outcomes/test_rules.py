@@ -147,3 +147,50 @@ def test_statistics_of_hidden_counts_are_withheld_and_unknown_figures_fail_close
         ]
         == share
     )
+
+
+def test_one_hidden_key_of_a_breakdown_takes_the_smallest_other_key_with_it() -> None:
+    by_agency = {"hospital": 30, "police": 3, "crisis-team": 14}
+    out = suppress(_dash({"referralsBySourceAgency": _fig(by_agency)}, ()))
+    assert out["figures"]["referralsBySourceAgency"]["total"] == {
+        "hospital": 30,
+        "police": SUPPRESSED,
+        "crisis-team": SUPPRESSED,  # else police = referrals made - 30 - 14
+    }
+    # Two keys hidden already: nothing more to hide. Declines are not a breakdown of a shown count.
+    two = {"hospital": 30, "police": 3, "crisis-team": 4}
+    out = suppress(_dash({"referralsBySourceAgency": _fig(two)}, ()))
+    assert out["figures"]["referralsBySourceAgency"]["total"]["hospital"] == 30
+    declines = {"no-bed": 30, "payer": 3, "security": 14}
+    out = suppress(_dash({"declinesByReason": _fig(declines)}, ()))
+    assert out["figures"]["declinesByReason"]["total"]["security"] == 14
+
+
+def test_a_number_shown_in_two_figures_is_hidden_in_both() -> None:
+    # 15 of 16 answered referrals accepted: hidden in the acceptance figure (one refusal would
+    # show), so in the completion figure too, with the rates built on it; and the statistics of
+    # the people seen follow the people seen.
+    acceptance = {"referrals": 30, "answered": 16, "accepted": 15, "rate": 0.9375}
+    completion = {"accepted": 15, "completed": 15, "seen": 13, "rate": 1.0}
+    contact = {"seen": 13, "medianHours": 40.0}
+    out = suppress(
+        _dash(
+            {
+                "referralAcceptance": _fig(acceptance),
+                "referralCompletion": _fig(completion),
+                "timeToFirstContact": _fig(contact),
+            },
+            (),
+        )
+    )
+    f = {name: out["figures"][name]["total"] for name in out["figures"]}
+    assert f["referralAcceptance"] == {
+        "referrals": 30,
+        "answered": 16,
+        "accepted": SUPPRESSED,
+        "rate": WITHHELD,
+    }
+    assert f["referralCompletion"]["accepted"] == SUPPRESSED
+    assert f["referralCompletion"]["rate"] == WITHHELD
+    assert f["timeToFirstContact"]["seen"] == f["referralCompletion"]["seen"] == SUPPRESSED
+    assert f["timeToFirstContact"]["medianHours"] == WITHHELD

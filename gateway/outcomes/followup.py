@@ -14,7 +14,7 @@ available.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from sqlalchemy.orm import Session
 
@@ -41,7 +41,7 @@ def installed(state: Any) -> FollowUpSource:
     """The follow-up source installed on an application's state, else the referral source."""
     source = getattr(state, STATE_ATTRIBUTE, None)
     if source is not None and hasattr(source, "follow_ups"):
-        return source  # type: ignore[no-any-return]
+        return cast(FollowUpSource, source)
     return default_source()
 
 

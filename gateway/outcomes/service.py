@@ -323,7 +323,7 @@ class OutcomesService:
             return Figure(label, empty, {m.label: dict(empty) for m in months}, note)
         window = FOLLOW_UP_DAYS * DAY
         start = min((e.start for e in index), default=0.0)
-        end = max((e.start for e in index), default=0.0) + window
+        end = max((e.start for e in index), default=0.0) + window + 1.0  # the window is closed
         ids = persons.known()
         seen: dict[str, list[float]] = defaultdict(list)
         for pid, at in self.follow_ups.follow_ups(self.session, ids, start, end):

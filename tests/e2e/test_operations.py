@@ -58,5 +58,14 @@ def test_demo_then_serve(empty_database: str, tmp_path: Path) -> None:
         placement = api.get(
             "/Task", params={"code": "fulfill", "status": "requested", "_include": "Task:focus"}
         ).json()
-        kinds = sorted(e["resource"]["resourceType"] for e in placement["entry"])
-        assert kinds == ["ServiceRequest", "Task"]
+        # The demo's requests awaiting answers: each requested Task comes with the request it is
+        # about (its focus), included once.
+        tasks = [e["resource"] for e in placement["entry"] if e["search"]["mode"] == "match"]
+        included = {
+            e["resource"]["id"]
+            for e in placement["entry"]
+            if e["search"]["mode"] == "include"
+            and e["resource"]["resourceType"] == "ServiceRequest"
+        }
+        assert tasks and all(t["status"] == "requested" for t in tasks)
+        assert {t["focus"]["reference"].split("/")[1] for t in tasks} == included

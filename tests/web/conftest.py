@@ -49,9 +49,13 @@ def _missing() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
-    """One headless Chromium for the whole session."""
+    """One headless Chromium while the console's tests run.
+
+    Package scope, not session: Playwright's sync API keeps an asyncio loop running on the main
+    thread while it is open, and tests elsewhere that call ``asyncio.run`` (run after these when
+    pytest groups the PostgreSQL half of the suite) would fail."""
     problem = _missing()
     if problem:
         if os.environ.get("CI", "").lower() == "true":

@@ -3,9 +3,10 @@
 * :class:`ReferralFollowUps` is the :class:`~gateway.outcomes.followup.FollowUpSource` the dashboard
   uses unless another is installed: a referral completed with the outcome ``seen`` is a follow-up
   contact at its first contact (the appointment kept).
-* :func:`referral_figures` puts the numbers of ``GET /referrals/metrics``
-  (:func:`gateway.referral.metrics.referral_metrics`, asked once per month and once for the whole
-  period, so the two never disagree) into the dashboard's figure shape.
+* :func:`referral_figures` puts the numbers of ``GET /referrals/metrics`` into the dashboard's figure
+  shape: the period's referrals are read once and
+  :func:`gateway.referral.metrics.metrics_of` (what ``/referrals/metrics`` computes) is asked for
+  the whole period and for each month, so the two never disagree.
 
 Definitions: docs/outcomes.md.
 """
@@ -19,7 +20,8 @@ from sqlalchemy.orm import Session
 
 from gateway.outcomes.period import Period
 from gateway.outcomes.repository import OutcomesRepository
-from gateway.referral.metrics import referral_metrics
+from gateway.referral.metrics import metrics_of
+from gateway.referral.repository import ReferralRepository
 
 Cell = dict[str, Any]
 # name -> (label, headline measure, unit)
@@ -90,10 +92,12 @@ def referral_figures(
 ) -> dict[str, tuple[str, Cell, dict[str, Cell]]]:
     """name -> (label, total, byMonth) of the referrals made in the period and each month, as of
     ``now`` (overdue: still unanswered past the urgency's time limit at ``now``)."""
-    whole = _cells(referral_metrics(session, period.start, period.end, now))
-    monthly = {
-        m.label: _cells(referral_metrics(session, m.start, m.end, now)) for m in period.months
-    }
+    rows = ReferralRepository(session).between(period.start, period.end)
+    whole = _cells(metrics_of(rows, period.start, period.end, now))
+    monthly: dict[str, dict[str, Cell]] = {}
+    for m in period.months:
+        mine = [r for r in rows if m.start <= r.created_at < m.end]
+        monthly[m.label] = _cells(metrics_of(mine, m.start, m.end, now))
     out: dict[str, tuple[str, Cell, dict[str, Cell]]] = {}
     for name, (label, _headline, _unit) in FIGURES.items():
         total, by_month = whole[name], {m: cells[name] for m, cells in monthly.items()}

@@ -107,7 +107,12 @@ def summarise(rows: list[ReferralRow], now: float) -> dict[str, Any]:
 
 def referral_metrics(session: Session, start: float, end: float, now: float) -> dict[str, Any]:
     """The numbers for referrals made in ``[start, end)``, as of ``now``."""
-    rows = ReferralRepository(session).between(start, end)
+    return metrics_of(ReferralRepository(session).between(start, end), start, end, now)
+
+
+def metrics_of(rows: list[ReferralRow], start: float, end: float, now: float) -> dict[str, Any]:
+    """The numbers for ``rows`` (the referrals made in ``[start, end)``), as of ``now``: for a
+    caller that already holds the rows (the program dashboard, month by month)."""
     by_type: dict[str, list[ReferralRow]] = defaultdict(list)
     by_agency: dict[str, list[ReferralRow]] = defaultdict(list)
     for row in rows:

@@ -71,6 +71,21 @@ class WriteContext:
     response_headers: dict[str, str] = field(default_factory=dict)
     bundle: bool = False  # the write is an entry of a batch or transaction Bundle
 
+    def shown(self, stored: Stored) -> Stored:
+        """What a hook wrote, as the caller may see it: the sharing rules decide (and the decision
+        names the resource and its patient in the interaction's AuditEvent). A write that was the
+        caller's to make but whose content is not its to see comes back as id, meta and status."""
+        guard = getattr(self.service, "guard", None)
+        if guard is None or stored.content is None:
+            return stored
+        shown = guard.shown(stored.rtype, stored.rid, stored.content, "read")
+        if shown is None:
+            doc = orjson.loads(stored.content)
+            keep = ("resourceType", "id", "meta", "status")
+            shown = orjson.dumps({k: doc[k] for k in keep if k in doc}).decode()
+        stored.content = shown
+        return stored
+
 
 class WriteHook:
     """A domain package's part in FHIR writes; every method's default is "not mine"."""
@@ -289,6 +304,18 @@ class WriteHooks:
         for hook in hooks:
             hook.after(w, stored, written, previous)
         return stored
+
+
+def written_or_current(svc: ResourceService, doc: Resource, *, created: bool = False) -> Stored:
+    """The version of ``doc`` that ``svc`` (a workflow's service on the request's unit of work) last
+    wrote, marked created or not; the current version, unchanged, when it wrote none."""
+    for item in reversed(svc.written):
+        if (item.rtype, item.rid) == (doc["resourceType"], doc["id"]):
+            item.created = created
+            return item
+    current = svc.read(doc["resourceType"], doc["id"])
+    current.changed = False
+    return current
 
 
 def _written(stored: Stored | None) -> Stored:

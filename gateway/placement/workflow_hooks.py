@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from gateway.auth.schemas import Caller
 from gateway.fhir.errors import Conflict, FhirError
 from gateway.fhir.service import Stored
+from gateway.fhir.write_hooks import written_or_current
 from gateway.placement import workflow_codes as codes
 from gateway.placement.workflow_repository import PlacementRepository
 from gateway.placement.workflow_types import PlacementContext
@@ -37,16 +38,6 @@ Resource = dict[str, Any]
 def is_placement_task(session: Session, task_id: str) -> bool:
     """Whether ``Task/task_id`` is a parent or child Task of a placement request."""
     return PlacementRepository(session).is_placement_task(task_id)
-
-
-def _stored(wf: PlacementWorkflow, doc: Resource, *, created: bool = False) -> Stored:
-    for item in reversed(wf.svc.written):
-        if (item.rtype, item.rid) == (doc["resourceType"], doc["id"]):
-            item.created = created
-            return item
-    current = wf.svc.read(doc["resourceType"], doc["id"])
-    current.changed = False
-    return current
 
 
 def _opens_request(wf: PlacementWorkflow, body: Any) -> bool:
@@ -82,7 +73,7 @@ def on_task_create(
     if not _opens_request(wf, body):
         return None
     opened = wf.open_from_task(caller, body, task_id=rid)
-    return _stored(wf, opened.parent, created=True)
+    return written_or_current(wf.svc, opened.parent, created=True)
 
 
 def on_task_update(
@@ -97,7 +88,7 @@ def on_task_update(
     if not is_placement_task(session, task_id):
         return None
     wf = PlacementWorkflow(session, ctx)
-    return _stored(wf, wf.update_task(caller, task_id, body, if_match=if_match))
+    return written_or_current(wf.svc, wf.update_task(caller, task_id, body, if_match=if_match))
 
 
 def on_task_patch(
@@ -112,7 +103,7 @@ def on_task_patch(
     if not is_placement_task(session, task_id):
         return None
     wf = PlacementWorkflow(session, ctx)
-    return _stored(wf, wf.patch_task(caller, task_id, operations, if_match=if_match))
+    return written_or_current(wf.svc, wf.patch_task(caller, task_id, operations, if_match=if_match))
 
 
 def on_task_delete(session: Session, task_id: str) -> None:

@@ -17,12 +17,10 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-import orjson
-
 from gateway.fhir.errors import Conflict, PreconditionFailed
 from gateway.fhir.patch import apply_patch
 from gateway.fhir.service import Stored
-from gateway.fhir.write_hooks import WriteContext, WriteHook, registry
+from gateway.fhir.write_hooks import WriteContext, WriteHook, registry, written_or_current
 from gateway.placement.workflow_codes import TASK_CODE_SYSTEM, code_in, ref_id
 from gateway.referral import codes
 from gateway.referral.lifecycle import ReferralLifecycle, Step
@@ -38,30 +36,6 @@ Resource = dict[str, Any]
 def _context(state: Any) -> ReferralContext | None:
     ctx = getattr(state, "referral", None)
     return ctx if isinstance(ctx, ReferralContext) else None
-
-
-def _stored(wf: ReferralUnit, doc: Resource, *, created: bool = False) -> Stored:
-    for item in reversed(wf.svc.written):
-        if (item.rtype, item.rid) == (doc["resourceType"], doc["id"]):
-            item.created = created
-            return item
-    current = wf.svc.read(doc["resourceType"], doc["id"])
-    current.changed = False
-    return current
-
-
-def _shown(w: WriteContext, stored: Stored) -> Stored:
-    """The Task as the caller may see it (the sharing rules decide; the decision is audited)."""
-    guard = getattr(w.service, "guard", None)
-    if guard is None or stored.content is None:
-        return stored
-    shown = guard.shown(stored.rtype, stored.rid, stored.content, "read")
-    if shown is None:  # the step was the caller's to take; the content is not its to see
-        doc = orjson.loads(stored.content)
-        keep = ("resourceType", "id", "meta", "status")
-        shown = orjson.dumps({k: doc[k] for k in keep if k in doc}).decode()
-    stored.content = shown
-    return stored
 
 
 def _referral_focus(wf: ReferralUnit, body: Any) -> bool:
@@ -110,7 +84,7 @@ class ReferralTaskHook(WriteHook):
         if not _referral_focus(wf, body):
             return None
         opened = wf.open(w.caller.agency, None, task=body, source="fhir", rid=rid)
-        return _shown(w, _stored(wf, opened.task, created=True))
+        return w.shown(written_or_current(wf.svc, opened.task, created=True))
 
     def update(
         self, w: WriteContext, rtype: str, rid: str, body: Any, if_match: str | None
@@ -124,8 +98,10 @@ class ReferralTaskHook(WriteHook):
             raise PreconditionFailed(f"Task/{rid} has changed since that version")
         step = step_from_task(body)
         if step.state.value == current.get("status"):
-            return _shown(w, _stored(wf, current))
-        return _shown(w, _stored(wf, wf.act(w.caller.agency, w.caller.role, rid, step)))
+            return w.shown(written_or_current(wf.svc, current))
+        return w.shown(
+            written_or_current(wf.svc, wf.act(w.caller.agency, w.caller.role, rid, step))
+        )
 
     def patch(
         self, w: WriteContext, rtype: str, rid: str, operations: Any, if_match: str | None

@@ -31,6 +31,10 @@ class Guard(Protocol):
         """Raise ``Forbidden`` unless the caller may ``create``/``update``/``delete`` ``resource``."""
         ...
 
+    def prefetch(self, contents: list[str]) -> None:
+        """Get ready to decide these stored resources (e.g. load their patients' facts at once)."""
+        ...
+
 
 class OpenGuard:
     """Everything allowed: for trusted internal writers and tests of the storage layer itself."""
@@ -45,6 +49,9 @@ class OpenGuard:
         return content
 
     def check_write(self, action: str, rtype: str, resource: dict[str, Any]) -> None:
+        return None
+
+    def prefetch(self, contents: list[str]) -> None:
         return None
 
 

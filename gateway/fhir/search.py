@@ -55,6 +55,7 @@ class SearchRunner:
         result.has_more = len(rows) > req.count
         rows = rows[: req.count]
         page_pks = [r[0] for r in rows]
+        self.guard.prefetch([r[2] for r in rows])
         result.hits = [
             Hit(req.rtype, r[1], shown, "match")
             for r in rows
@@ -71,6 +72,7 @@ class SearchRunner:
     def _add(
         self, result: SearchResult, seen: set[tuple[str, str]], rows: list[tuple[str, str, str]]
     ) -> None:
+        self.guard.prefetch([content for _, _, content in rows if content is not None])
         for rtype, rid, content in rows:
             if (rtype, rid) not in seen and content is not None:
                 seen.add((rtype, rid))

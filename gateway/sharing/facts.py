@@ -7,6 +7,7 @@ organisation or by one of its team queues (``gateway/referral``)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -118,60 +119,84 @@ class FactsRepository:
         return or_(linked, held, referred)
 
     def relations(self, agency: str | None, patient: str | None) -> frozenset[str]:
+        """How ``agency`` is linked to ``patient`` (``AccessRequest.relations``)."""
         if not agency or not patient:
             return frozenset()
+        return self.relations_of(agency, [patient])[patient]
+
+    def relations_of(self, agency: str, patients: Sequence[str]) -> dict[str, frozenset[str]]:
+        """:meth:`relations` for several patients in three queries (a search's page, its
+        consent exceptions)."""
+        found: dict[str, set[str]] = {p: set() for p in patients}
+        if not patients:
+            return {}
         rows = self.session.execute(
-            select(REF.c.rtype)
+            select(REF.c.target_id, REF.c.rtype)
             .where(
                 REF.c.rtype.in_(list(RELATION_OF)),
                 REF.c.param.in_(PATIENT_PARAMS),
                 REF.c.target_type == "Patient",
-                REF.c.target_id == patient,
+                REF.c.target_id.in_(list(patients)),
                 self._agency_row(agency),
             )
             .distinct()
         )
-        found = {RELATION_OF[r[0]] for r in rows}
+        for patient, rtype in rows:
+            found[patient].add(RELATION_OF[rtype])
         held = self.session.execute(
-            select(R.c.pk).where(
+            select(R.c.res_id).where(
                 R.c.rtype == "Patient",
-                R.c.res_id == patient,
+                R.c.res_id.in_(list(patients)),
                 exists().where(
                     TOK.c.res_pk == R.c.pk,
                     TOK.c.param == "_source",
                     TOK.c.code == agency_uri(agency),
                 ),
             )
-        ).first()
-        if held is not None:
-            found.add("record")
+        )
+        for (patient,) in held:
+            found[patient].add("record")
         referred = self.session.execute(
-            select(ReferralRow.pk).where(
-                ReferralRow.patient_id == patient,
+            select(ReferralRow.patient_id)
+            .where(
+                ReferralRow.patient_id.in_(list(patients)),
                 ReferralRow.receiver == agency,
                 ReferralRow.state.notin_(REFERRAL_ENDED),
             )
-        ).first()
-        if referred is not None:
-            found.add("referral")
-        return frozenset(found)
+            .distinct()
+        )
+        for (patient,) in referred:
+            found[str(patient)].add("referral")
+        return {p: frozenset(v) for p, v in found.items()}
 
     def consents(self, patient: str | None) -> list[dict[str, Any]]:
         """Every stored Consent about ``patient`` (the policy layer honours status and period)."""
         if not patient:
             return []
-        refs = select(REF.c.res_pk).where(
-            REF.c.rtype == "Consent",
-            REF.c.param == "patient",
-            REF.c.target_type == "Patient",
-            REF.c.target_id == patient,
-        )
+        return self.consents_of([patient])[patient]
+
+    def consents_of(self, patients: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        """:meth:`consents` for several patients in one query."""
+        found: dict[str, list[dict[str, Any]]] = {p: [] for p in patients}
+        if not patients:
+            return found
         rows = self.session.execute(
-            select(R.c.content).where(
-                R.c.rtype == "Consent", R.c.deleted.is_(False), R.c.pk.in_(refs)
+            select(REF.c.target_id, R.c.content)
+            .join(R, R.c.pk == REF.c.res_pk)
+            .where(
+                REF.c.rtype == "Consent",
+                REF.c.param == "patient",
+                REF.c.target_type == "Patient",
+                REF.c.target_id.in_(list(patients)),
+                R.c.rtype == "Consent",
+                R.c.deleted.is_(False),
             )
+            .order_by(R.c.pk)
         )
-        return [orjson.loads(r[0]) for r in rows if r[0]]
+        for patient, content in rows:
+            if content:
+                found[patient].append(orjson.loads(content))
+        return found
 
     def patients_with_consents(self, limit: int) -> list[str]:
         rows = self.session.execute(
@@ -188,12 +213,16 @@ class FactsRepository:
         """(addressed to the agency's facility, accepted by it, requested by the agency) for a patient."""
         if not agency or not patient:
             return False, False, False
-        about = select(REF.c.res_pk).where(
-            REF.c.rtype == "Task",
-            REF.c.param.in_(PATIENT_PARAMS),
-            REF.c.target_type == "Patient",
-            REF.c.target_id == patient,
-        )
+        return self.placements_of(agency, [patient])[patient]
+
+    def placements_of(
+        self, agency: str, patients: Sequence[str]
+    ) -> dict[str, tuple[bool, bool, bool]]:
+        """:meth:`placement` for several patients in one query."""
+        found = {p: [False, False, False] for p in patients}
+        if not patients:
+            return {}
+        about = REF.alias("placement_about")
         owned = select(REF.c.res_pk).where(
             REF.c.rtype == "Task",
             REF.c.param == "owner",
@@ -203,20 +232,25 @@ class FactsRepository:
         written = select(TOK.c.res_pk).where(
             TOK.c.rtype == "Task", TOK.c.param == "_source", TOK.c.code == agency_uri(agency)
         )
-        addressed = accepted = requested = False
         rows = self.session.execute(
-            select(R.c.pk.in_(owned), R.c.pk.in_(written), R.c.content).where(
+            select(about.c.target_id, R.c.pk.in_(owned), R.c.pk.in_(written), R.c.content)
+            .join(R, R.c.pk == about.c.res_pk)
+            .where(
+                about.c.rtype == "Task",
+                about.c.param.in_(PATIENT_PARAMS),
+                about.c.target_type == "Patient",
+                about.c.target_id.in_(list(patients)),
                 R.c.rtype == "Task",
                 R.c.deleted.is_(False),
-                R.c.pk.in_(about),
                 or_(R.c.pk.in_(owned), R.c.pk.in_(written)),
             )
         )
-        for is_owned, is_written, content in rows:
+        for patient, is_owned, is_written, content in rows:
+            facts = found[patient]
             if is_owned:
-                addressed = True
+                facts[0] = True
                 if content and orjson.loads(content).get("status") in ACCEPTED:
-                    accepted = True
+                    facts[1] = True
             if is_written:
-                requested = True
-        return addressed, accepted, requested
+                facts[2] = True
+        return {p: (f[0], f[1], f[2]) for p, f in found.items()}

@@ -101,6 +101,28 @@ class SharingGuard:
             "requested_by_principal_agency": requested,
         }
 
+    def prefetch(self, contents: list[str]) -> None:
+        """Fetch the facts of every patient these stored resources are about in a few queries,
+        before they are decided one by one (a search page, an include)."""
+        patients = []
+        for content in contents:
+            if content and (patient := patient_of(orjson.loads(content))):
+                patients.append(patient)
+        self._prefetch(patients)
+
+    def _prefetch(self, patients: list[str]) -> None:
+        todo = sorted({p for p in patients if p not in self._relations})
+        agency = self.principal.agency
+        if not todo:
+            return
+        if agency:
+            relations = self.facts.relations_of(agency, todo)
+            placements = self.facts.placements_of(agency, todo)
+        for patient in todo:
+            self._relations[patient] = relations[patient] if agency else frozenset()
+            self._placement[patient] = placements[patient] if agency else (False, False, False)
+        self._consents.update(self.facts.consents_of([p for p in todo if p not in self._consents]))
+
     def _consents_of(self, patient: str | None) -> list[dict[str, Any]]:
         if patient is None:
             return []
@@ -185,6 +207,7 @@ class SharingGuard:
         special = self._special_patients()
         if special is None:
             return [condition]
+        self._prefetch(special)
         exceptions = [
             and_(
                 self._about_ids(table, rtype, [p]),

@@ -2,6 +2,9 @@
 measure, drawn as inline SVG by the template (no script, no library), with the same numbers in a
 table for screen readers and a CSV download of everything.
 
+Figures with no single headline measure (declines by reason, referrals by service type and by
+referring agency) are drawn as one bar per key over the whole period instead.
+
 Suppressed cells (``"<11"``, ``"suppressed"``) are drawn as an outlined stub with their label, never
 as a number; a month with nothing to measure shows a dash.
 """
@@ -14,6 +17,12 @@ from typing import Any
 # Used when the dashboard does not name a figure's headline measure (``headline``, ``unit``).
 FALLBACK: dict[str, tuple[str, str]] = {"timeToPlacement": ("medianSeconds", "seconds")}
 SECOND: dict[str, tuple[str, str]] = {"timeToPlacement": ("p90Seconds", "90th percentile")}
+# Figures drawn one bar per key: key -> (unit, what a key is, plural of it for the headline).
+KEYED: dict[str, tuple[str, str, str]] = {
+    "declinesByReason": ("declines", "Reason", "reason(s)"),
+    "referralsByType": ("referrals", "Service type", "service type(s)"),
+    "referralsBySourceAgency": ("referrals", "Referring agency", "agency(ies)"),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +44,7 @@ class Chart:
     note: str = ""
     target: str = ""
     mark_label: str = ""
+    axis: str = "Month"  # what a bar's label is, for the table of numbers
 
 
 def _number(value: Any, scale: float) -> float | None:
@@ -100,31 +110,44 @@ def chart(key: str, figure: dict[str, Any]) -> Chart:
     return out
 
 
-def declines(figure: dict[str, Any]) -> Chart:
-    """Declines by reason: one bar per reason over the whole period."""
+def by_key(key: str, figure: dict[str, Any]) -> Chart:
+    """A figure with one count per key (a reason, a service type, an agency): one bar per key over
+    the whole period, suppressed keys shown by their label (``"<11"``) as an outlined stub."""
+    unit, axis, plural = KEYED.get(key, (str(figure.get("unit") or ""), "Key", "key(s)"))
     total = figure.get("total") or {}
     items = [(str(k), v) for k, v in total.items()]
     top = max([float(v) for _, v in items if _number(v, 1.0)] + [1.0])
     return Chart(
-        key="declinesByReason",
-        title=str(figure.get("label") or "Declines by reason"),
-        unit="declines",
-        headline=f"{len(items)} reason(s)" if items else "no declines",
+        key=key,
+        title=str(figure.get("label") or key),
+        unit=unit,
+        headline=f"{len(items)} {plural}" if items else f"no {unit}".strip(),
+        axis=axis,
         bars=[
             Bar(
-                label=reason,
+                label=label,
                 value=_number(v, 1.0),
                 text=_text(v, 1.0),
                 height=100.0 * (_number(v, 1.0) or 0.0) / top,
             )
-            for reason, v in items
+            for label, v in items
         ],
     )
 
 
+def declines(figure: dict[str, Any]) -> Chart:
+    """Declines by reason: one bar per reason over the whole period."""
+    return by_key("declinesByReason", figure)
+
+
+def _keyed(key: str, figure: dict[str, Any]) -> bool:
+    return key in KEYED or ("headline" in figure and figure["headline"] is None)
+
+
 def charts(dashboard: dict[str, Any]) -> list[Chart]:
+    """Every figure of the dashboard as a chart, in the report's order."""
     figures = dashboard.get("figures") or {}
     out = []
     for key, figure in figures.items():
-        out.append(declines(figure) if key == "declinesByReason" else chart(key, figure))
+        out.append(by_key(key, figure) if _keyed(key, figure) else chart(key, figure))
     return out

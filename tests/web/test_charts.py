@@ -52,3 +52,49 @@ def test_charts_follow_the_reports_headlines_and_keep_suppression() -> None:
     assert stale.unit == "% of asks" and stale.headline == "25% of asks"
     assert [(b.label, b.text) for b in declines.bars] == [("no-bed", "12"), ("payer", "<11")]
     assert declines.bars[1].value is None
+
+
+def test_referral_breakdowns_are_drawn_one_bar_per_key_with_suppression_kept() -> None:
+    dashboard = {
+        "figures": {
+            "referralsByType": {
+                "label": "Referrals by service type",
+                "headline": None,
+                "unit": "referrals",
+                "total": {"crisis-follow-up": 24, "peer-support": "<11", "sud-treatment": 12},
+                "byMonth": {"2025-03": {"crisis-follow-up": 24, "peer-support": "<11"}},
+            },
+            "referralsBySourceAgency": {
+                "label": "Referrals by referring agency",
+                "headline": None,
+                "unit": "referrals",
+                "total": {"agency-a": "<11", "agency-b": "<11"},
+                "byMonth": {},
+            },
+            "referralsOverdue": {
+                "label": "Referrals overdue",
+                "headline": "count",
+                "unit": "referrals",
+                "total": {"count": 0},
+                "byMonth": {"2025-03": {"count": 0}},
+            },
+        }
+    }
+    by_type, by_agency, overdue = charts(dashboard)
+    assert by_type.headline == "3 service type(s)" and by_type.axis == "Service type"
+    assert [(b.label, b.text) for b in by_type.bars] == [
+        ("crisis-follow-up", "24"),
+        ("peer-support", "<11"),
+        ("sud-treatment", "12"),
+    ]
+    assert by_type.bars[0].height == 100.0 and by_type.bars[2].height == 50.0
+    assert by_type.bars[1].value is None and by_type.bars[1].height == 0.0
+    assert by_agency.axis == "Referring agency" and by_agency.unit == "referrals"
+    assert [b.text for b in by_agency.bars] == ["<11", "<11"]
+    assert all(b.value is None for b in by_agency.bars)
+    assert overdue.axis == "Month" and [b.text for b in overdue.bars] == ["0"]
+
+
+def test_a_breakdown_with_no_referrals_says_so() -> None:
+    (empty,) = charts({"figures": {"referralsByType": {"headline": None, "total": {}}}})
+    assert empty.headline == "no referrals" and empty.bars == []

@@ -13,7 +13,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from gateway.web import admin, auditor, crisis, dashboard, intake, signin
+from gateway.web import admin, auditor, crisis, dashboard, intake, referrals, signin
 from gateway.web.deps import ConsoleRoute, NotAllowed, console_user
 from gateway.web.render import error_page
 
@@ -23,6 +23,7 @@ HOME = {
     "cit_officer": "/console/crisis",
     "crisis_clinician": "/console/crisis",
     "ed_clinician": "/console/crisis",
+    "bh_case_manager": "/console/referrals",
     "facility_intake": "/console/intake",
     "bha_auditor": "/console/audit",
     "gateway_admin": "/console/admin",
@@ -55,6 +56,7 @@ def install(app: FastAPI) -> None:
     for router in (
         signin.router,
         crisis.router,
+        referrals.router,
         intake.router,
         auditor.router,
         dashboard.router,

@@ -17,6 +17,7 @@ from gateway.placement.workflow_updates import PlacementWorkflow
 from gateway.placement.workflow_views import progress_view
 from gateway.web import crisis_service as cs
 from gateway.web.deps import CRISIS_ROLES, BadForm, ConsoleRoute, console_user, form_of
+from gateway.web.referrals import refer_choices
 from gateway.web.render import SECURITY_HEADERS, render, render_fragment
 from gateway.web.repository import ConsoleRepository
 from gateway.web.trail import audited_unit, guarded_service
@@ -105,6 +106,7 @@ async def person(request: Request, pid: str) -> Response:
     user = console_user(request, *CRISIS_ROLES)
     _check_id(pid)
     found, shared = await run_in_threadpool(_person_page, request, pid, user)
+    refer = await run_in_threadpool(refer_choices, request, user)
     return render(
         request,
         "person.html",
@@ -112,6 +114,7 @@ async def person(request: Request, pid: str) -> Response:
             "title": "Placement request",
             "person": found,
             "shared": shared,
+            "refer": refer,
             "choices": cs.CARE_CHOICES,
             "crit": cs.Criteria(care="AdultPsychiatric"),
         },
@@ -130,6 +133,7 @@ async def preview(request: Request, pid: str) -> Response:
         return found, shared, cs.preview(request.app, found, crit)
 
     found, shared, ranked = await run_in_threadpool(run)
+    refer = await run_in_threadpool(refer_choices, request, user)
     ctx = placement_context(request)
     return render(
         request,
@@ -138,6 +142,7 @@ async def preview(request: Request, pid: str) -> Response:
             "title": "Matching facilities",
             "person": found,
             "shared": shared,
+            "refer": refer,
             "choices": cs.CARE_CHOICES,
             "crit": crit,
             "ranked": ranked,

@@ -20,6 +20,7 @@ PAGES = {
         "/console/crisis?name=Sample",
         "/console/crisis/patients/demo-patient-01",
     ),
+    "casemgr.lopez": ("/console/referrals",),
     "intake.pavilion": ("/console/intake",),
     "auditor.kim": (
         "/console/audit?patient=Patient/demo-patient-01&agency=demo-amarillo-pd",

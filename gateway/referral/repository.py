@@ -146,6 +146,20 @@ class ReferralRepository:
         )
         return [orjson.loads(r[0]) for r in rows if r[0]]
 
+    def _sorted(self, rtype: str, pks: Any) -> list[Resource]:
+        """The live resources among ``pks``, in id order (routing must not depend on storage order)."""
+        return sorted(self._contents(rtype, pks), key=lambda d: str(d.get("id")))
+
+    @staticmethod
+    def _referring(rtype: str, param: str, target_type: str, target_id: str) -> Any:
+        """Keys of ``rtype`` resources whose ``param`` refers to ``target_type/target_id``."""
+        return select(REF.c.res_pk).where(
+            REF.c.rtype == rtype,
+            REF.c.param == param,
+            REF.c.target_type == target_type,
+            REF.c.target_id == target_id,
+        )
+
     def services_of_type(self, service_type: str) -> list[Resource]:
         """HealthcareServices offering ``service_type`` (our code system)."""
         pks = select(TOK.c.res_pk).where(
@@ -154,34 +168,19 @@ class ReferralRepository:
             TOK.c.system == codes.SERVICE_TYPE_SYSTEM,
             TOK.c.code == service_type,
         )
-        return sorted(self._contents("HealthcareService", pks), key=lambda d: str(d.get("id")))
+        return self._sorted("HealthcareService", pks)
 
     def services_of_org(self, org_id: str) -> list[Resource]:
-        pks = select(REF.c.res_pk).where(
-            REF.c.rtype == "HealthcareService",
-            REF.c.param == "organization",
-            REF.c.target_type == "Organization",
-            REF.c.target_id == org_id,
-        )
-        return sorted(self._contents("HealthcareService", pks), key=lambda d: str(d.get("id")))
+        pks = self._referring("HealthcareService", "organization", "Organization", org_id)
+        return self._sorted("HealthcareService", pks)
 
     def roles_of_practitioner(self, practitioner_id: str) -> list[Resource]:
-        pks = select(REF.c.res_pk).where(
-            REF.c.rtype == "PractitionerRole",
-            REF.c.param == "practitioner",
-            REF.c.target_type == "Practitioner",
-            REF.c.target_id == practitioner_id,
-        )
-        return sorted(self._contents("PractitionerRole", pks), key=lambda d: str(d.get("id")))
+        pks = self._referring("PractitionerRole", "practitioner", "Practitioner", practitioner_id)
+        return self._sorted("PractitionerRole", pks)
 
     def supervisors_of(self, org_id: str) -> list[str]:
         """Ids of the organisation's PractitionerRoles coded ``supervisor`` (any code system)."""
-        at_org = select(REF.c.res_pk).where(
-            REF.c.rtype == "PractitionerRole",
-            REF.c.param == "organization",
-            REF.c.target_type == "Organization",
-            REF.c.target_id == org_id,
-        )
+        at_org = self._referring("PractitionerRole", "organization", "Organization", org_id)
         coded = select(TOK.c.res_pk).where(
             TOK.c.rtype == "PractitionerRole",
             TOK.c.param == "role",
@@ -201,13 +200,7 @@ class ReferralRepository:
 
     def tasks_for(self, sr_id: str) -> list[Resource]:
         """Tasks whose focus is ``ServiceRequest/sr_id``."""
-        pks = select(REF.c.res_pk).where(
-            REF.c.rtype == "Task",
-            REF.c.param == "focus",
-            REF.c.target_type == "ServiceRequest",
-            REF.c.target_id == sr_id,
-        )
-        return sorted(self._contents("Task", pks), key=lambda d: str(d.get("id")))
+        return self._sorted("Task", self._referring("Task", "focus", "ServiceRequest", sr_id))
 
     # ---- intake ------------------------------------------------------------------------------
     def unadopted_referrals(

@@ -71,29 +71,26 @@ async def match(request: Request, caller: Caller = Depends(get_caller)) -> Respo
             request.state.guard = guard
             mpi = MpiService(ResourceService(session, state.settings.fhir_base))
             found = mpi.candidates(patient, exclude=str(patient.get("id") or ""))
-            shown = {
-                c.patient_id: guard.shown("Patient", c.patient_id, c.content, "search")
-                for c in found
-                if c.grade != "certainly-not" and (not only_certain or c.grade == "certain")
-            }
-        entries = []
-        for cand in found:
-            content = shown.get(cand.patient_id)
-            if content is None:
-                continue
-            entries.append(
-                {
-                    "fullUrl": f"{state.settings.fhir_base}/Patient/{cand.patient_id}",
-                    "resource": orjson.Fragment(content),
-                    "search": {
-                        "mode": "match",
-                        "score": round(cand.score.total, 4),
-                        "extension": [{"url": MATCH_GRADE, "valueCode": cand.grade}],
-                    },
-                }
-            )
-            if len(entries) >= count:
-                break
+            entries = []
+            for cand in found:  # best first; decided only until the page is full
+                if cand.grade == "certainly-not" or (only_certain and cand.grade != "certain"):
+                    continue
+                content = guard.shown("Patient", cand.patient_id, cand.content, "search")
+                if content is None:
+                    continue
+                entries.append(
+                    {
+                        "fullUrl": f"{state.settings.fhir_base}/Patient/{cand.patient_id}",
+                        "resource": orjson.Fragment(content),
+                        "search": {
+                            "mode": "match",
+                            "score": round(cand.score.total, 4),
+                            "extension": [{"url": MATCH_GRADE, "valueCode": cand.grade}],
+                        },
+                    }
+                )
+                if len(entries) >= count:
+                    break
         return dumps(
             {
                 "resourceType": "Bundle",

@@ -216,7 +216,7 @@ class ReferralService(ReferralUnit):
             labels=frozenset({"42CFRPart2", "SUD"}),
             patient=patient,
         )
-        consents = FactsRepository(self.session).consents(patient)
+        consents = FactsRepository(self.session).consents_of([patient])[patient]
         outcome = evaluate_consents(consents, query)
         if outcome.decision != "permit" or not outcome.part2_ids:
             raise Conflict(

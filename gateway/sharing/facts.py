@@ -118,15 +118,9 @@ class FactsRepository:
         )
         return or_(linked, held, referred)
 
-    def relations(self, agency: str | None, patient: str | None) -> frozenset[str]:
-        """How ``agency`` is linked to ``patient`` (``AccessRequest.relations``)."""
-        if not agency or not patient:
-            return frozenset()
-        return self.relations_of(agency, [patient])[patient]
-
     def relations_of(self, agency: str, patients: Sequence[str]) -> dict[str, frozenset[str]]:
-        """:meth:`relations` for several patients in three queries (a search's page, its
-        consent exceptions)."""
+        """How ``agency`` is linked to each of ``patients`` (``AccessRequest.relations``), in three
+        queries for all of them (one resource, a search's page, its consent exceptions)."""
         found: dict[str, set[str]] = {p: set() for p in patients}
         if not patients:
             return {}
@@ -169,14 +163,9 @@ class FactsRepository:
             found[str(patient)].add("referral")
         return {p: frozenset(v) for p, v in found.items()}
 
-    def consents(self, patient: str | None) -> list[dict[str, Any]]:
-        """Every stored Consent about ``patient`` (the policy layer honours status and period)."""
-        if not patient:
-            return []
-        return self.consents_of([patient])[patient]
-
     def consents_of(self, patients: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
-        """:meth:`consents` for several patients in one query."""
+        """Every stored Consent about each of ``patients`` (the policy layer honours status and
+        period), in one query."""
         found: dict[str, list[dict[str, Any]]] = {p: [] for p in patients}
         if not patients:
             return found
@@ -209,16 +198,11 @@ class FactsRepository:
         )
         return [r[0] for r in rows]
 
-    def placement(self, agency: str | None, patient: str | None) -> tuple[bool, bool, bool]:
-        """(addressed to the agency's facility, accepted by it, requested by the agency) for a patient."""
-        if not agency or not patient:
-            return False, False, False
-        return self.placements_of(agency, [patient])[patient]
-
     def placements_of(
         self, agency: str, patients: Sequence[str]
     ) -> dict[str, tuple[bool, bool, bool]]:
-        """:meth:`placement` for several patients in one query."""
+        """(addressed to the agency's facility, accepted by it, requested by the agency) for each of
+        ``patients``, in one query."""
         found = {p: [False, False, False] for p in patients}
         if not patients:
             return {}

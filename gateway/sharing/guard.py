@@ -87,12 +87,9 @@ class SharingGuard:
 
     # -- facts ---------------------------------------------------------------------------------
     def _facts(self, patient: str | None) -> dict[str, Any]:
-        agency = self.principal.agency
         if patient is None:
             return {"relations": frozenset()}
-        if patient not in self._relations:
-            self._relations[patient] = self.facts.relations(agency, patient)
-            self._placement[patient] = self.facts.placement(agency, patient)
+        self._prefetch([patient])
         addressed, accepted, requested = self._placement[patient]
         return {
             "relations": self._relations[patient],
@@ -112,22 +109,21 @@ class SharingGuard:
 
     def _prefetch(self, patients: list[str]) -> None:
         todo = sorted({p for p in patients if p not in self._relations})
-        agency = self.principal.agency
         if not todo:
             return
-        if agency:
-            relations = self.facts.relations_of(agency, todo)
-            placements = self.facts.placements_of(agency, todo)
+        agency = self.principal.agency
+        relations = self.facts.relations_of(agency, todo) if agency else {}
+        placements = self.facts.placements_of(agency, todo) if agency else {}
         for patient in todo:
-            self._relations[patient] = relations[patient] if agency else frozenset()
-            self._placement[patient] = placements[patient] if agency else (False, False, False)
+            self._relations[patient] = relations.get(patient, frozenset())
+            self._placement[patient] = placements.get(patient, (False, False, False))
         self._consents.update(self.facts.consents_of([p for p in todo if p not in self._consents]))
 
     def _consents_of(self, patient: str | None) -> list[dict[str, Any]]:
         if patient is None:
             return []
         if patient not in self._consents:
-            self._consents[patient] = self.facts.consents(patient)
+            self._consents.update(self.facts.consents_of([patient]))
         return self._consents[patient]
 
     def decide(self, action: str, resource: dict[str, Any]) -> Decision:

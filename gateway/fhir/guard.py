@@ -9,14 +9,18 @@ whose own registration and scopes are checked before it).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from sqlalchemy import ColumnElement, Table
 
 
 class Guard(Protocol):
-    def search_filter(self, rtype: str, table: Table) -> list[ColumnElement[bool]]:
-        """SQL conditions on ``fhir_resource`` rows of ``rtype`` a caller may see in a search."""
+    def search_filter(
+        self, rtype: str, table: Table, candidates: Sequence[ColumnElement[bool]] = ()
+    ) -> list[ColumnElement[bool]]:
+        """SQL conditions on ``fhir_resource`` rows of ``rtype`` a caller may see in a search whose
+        own conditions are ``candidates``."""
         ...
 
     def shown(self, rtype: str, rid: str, content: str, action: str) -> str | None:
@@ -39,7 +43,9 @@ class Guard(Protocol):
 class OpenGuard:
     """Everything allowed: for trusted internal writers and tests of the storage layer itself."""
 
-    def search_filter(self, rtype: str, table: Table) -> list[ColumnElement[bool]]:
+    def search_filter(
+        self, rtype: str, table: Table, candidates: Sequence[ColumnElement[bool]] = ()
+    ) -> list[ColumnElement[bool]]:
         return []
 
     def shown(self, rtype: str, rid: str, content: str, action: str) -> str | None:

@@ -42,7 +42,7 @@ class SearchRunner:
 
     def run(self, req: SearchRequest) -> SearchResult:
         # Sharing rules as SQL, so paging and Bundle.total count only what the caller may see.
-        extra = self.guard.search_filter(req.rtype, R)
+        extra = self.guard.search_filter(req.rtype, R, self.builder.where(req))
         total: int | None = None
         if req.total != "none" or req.summary == "count" or req.count == 0:
             total = int(self.session.execute(self.builder.count_query(req, extra)).scalar_one())

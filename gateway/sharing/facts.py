@@ -187,16 +187,52 @@ class FactsRepository:
                 found[patient].append(orjson.loads(content))
         return found
 
-    def patients_with_consents(self, limit: int) -> list[str]:
-        rows = self.session.execute(
-            select(REF.c.target_id)
-            .where(
-                REF.c.rtype == "Consent", REF.c.param == "patient", REF.c.target_type == "Patient"
-            )
-            .distinct()
-            .limit(limit + 1)
+    @staticmethod
+    def consented(patient_id: Any) -> Any:
+        """SQL: the patient whose id is the column ``patient_id`` has a Consent on file (an index
+        probe of the Consent's ``patient`` reference)."""
+        consent = REF.alias("consent_of")
+        return exists().where(
+            consent.c.rtype == "Consent",
+            consent.c.param == "patient",
+            consent.c.target_id == patient_id,
+            consent.c.target_type == "Patient",
         )
-        return [r[0] for r in rows]
+
+    def about_consented(self, table: Any, rtype: str) -> Any:
+        """SQL: the row of ``table`` is about a patient with a Consent on file."""
+        if rtype == "Patient":
+            return self.consented(table.c.res_id)
+        about = REF.alias("about_consented")
+        return exists().where(
+            about.c.res_pk == table.c.pk,
+            about.c.rtype == rtype,
+            about.c.param.in_(PATIENT_PARAMS),
+            about.c.target_type == "Patient",
+            self.consented(about.c.target_id),
+        )
+
+    def consented_among(self, table: Any, rtype: str, candidates: Sequence[Any]) -> list[str]:
+        """The patients with a Consent on file that rows of ``table`` matching ``candidates`` (a
+        search's own conditions) are about: the only patients whose consents can change what this
+        search may count, however many patients have consents in the store."""
+        if rtype == "Patient":
+            query = select(table.c.res_id).where(*candidates, self.consented(table.c.res_id))
+        else:
+            about = REF.alias("candidate_about")
+            query = (
+                select(about.c.target_id)
+                .select_from(table)
+                .join(about, about.c.res_pk == table.c.pk)
+                .where(
+                    *candidates,
+                    about.c.rtype == rtype,
+                    about.c.param.in_(PATIENT_PARAMS),
+                    about.c.target_type == "Patient",
+                    self.consented(about.c.target_id),
+                )
+            )
+        return sorted({str(r[0]) for r in self.session.execute(query.distinct())})
 
     def placements_of(
         self, agency: str, patients: Sequence[str]

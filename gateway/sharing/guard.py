@@ -9,6 +9,7 @@ decision is kept in :attr:`SharingGuard.decisions` for the audit trail.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -29,7 +30,6 @@ from policies.redaction import apply_obligations
 
 WRITE_ACTIONS = frozenset({"create", "update", "delete"})
 PROFILE_TTL = 10.0
-MAX_EXCEPTION_PATIENTS = 200
 _profiles: dict[tuple[int, str], tuple[float, list[str]]] = {}
 
 
@@ -182,7 +182,18 @@ class SharingGuard:
         if not decision.allowed:
             raise refusal(decision, f"{action} of {rtype}")
 
-    def search_filter(self, rtype: str, table: Table) -> list[ColumnElement[bool]]:
+    def search_filter(
+        self, rtype: str, table: Table, candidates: Sequence[ColumnElement[bool]] = ()
+    ) -> list[ColumnElement[bool]]:
+        """What the caller may count and page through, as SQL.
+
+        Rows about patients without a Consent are decided per security profile (owner, data
+        classes, labels): allowed outright, or allowed when the caller's agency serves the patient.
+        A Consent can widen or narrow that for its patient, so rows about consented patients are
+        decided patient by patient, but only for the patients the search's own ``candidates``
+        conditions reach (found in one query first): the cost follows the search, not the number
+        of consents in the store.
+        """
         profiles = self._profiles(rtype)
         always, if_served = [], []
         for code in profiles:
@@ -199,19 +210,23 @@ class SharingGuard:
             general.append(
                 and_(self._has_profile(table, rtype, if_served), self._about_served(table, rtype))
             )
-        condition: ColumnElement[bool] = or_(*general)
-        special = self._special_patients()
-        if special is None:
-            return [condition]
-        self._prefetch(special)
+        # A row about a consented patient never passes on the general rule, even one written
+        # after the candidates were looked at (it is then left out, never counted unchecked).
+        unconsented = and_(or_(*general), not_(self.facts.about_consented(table, rtype)))
+        consented = self.facts.consented_among(table, rtype, [*candidates])
+        if not consented:
+            return [unconsented]
+        self._prefetch(consented)
+        by_allowed: dict[tuple[str, ...], list[str]] = {}
+        for patient in consented:
+            allowed = self._allowed_profiles(rtype, patient, profiles)
+            if allowed:
+                by_allowed.setdefault(allowed, []).append(patient)
         exceptions = [
-            and_(
-                self._about_ids(table, rtype, [p]),
-                self._patient_condition(table, rtype, p, profiles),
-            )
-            for p in special
+            and_(self._about(table, rtype, patients), self._has_profile(table, rtype, list(codes)))
+            for codes, patients in by_allowed.items()
         ]
-        return [or_(and_(condition, not_(self._about_ids(table, rtype, special))), *exceptions)]
+        return [or_(unconsented, *exceptions)]
 
     # -- search helpers -------------------------------------------------------------------------
     def _profile_request(self, rtype: str, code: str) -> AccessRequest:
@@ -277,28 +292,20 @@ class SharingGuard:
             self.facts.serves(agency, about.c.target_id),
         )
 
-    def _about_ids(self, table: Table, rtype: str, ids: list[str]) -> ColumnElement[bool]:
-        return self._about(table, rtype, ids)
-
-    def _special_patients(self) -> list[str] | None:
-        """Patients whose own facts (consents, placements addressed to this facility) can change a
-        decision: they are decided one by one. ``None`` when there are none."""
-        special = set(self.facts.patients_with_consents(MAX_EXCEPTION_PATIENTS))
-        if len(special) > MAX_EXCEPTION_PATIENTS:
-            special = set(list(special)[:MAX_EXCEPTION_PATIENTS])
-        return sorted(special) or None
-
-    def _patient_condition(
-        self, table: Table, rtype: str, patient: str, profiles: list[str]
-    ) -> ColumnElement[bool]:
+    def _allowed_profiles(self, rtype: str, patient: str, profiles: list[str]) -> tuple[str, ...]:
+        """The security profiles of ``rtype`` the caller may see about this consented patient."""
         consents = self._consents_of(patient)
         facts = self._facts(patient)
-        allowed = []
-        for code in profiles:
-            request = replace(self._profile_request(rtype, code), patient=patient, **facts)
-            if evaluate(request, None, consents, self.agreements).allowed:
-                allowed.append(code)
-        return self._has_profile(table, rtype, allowed)
+        return tuple(
+            code
+            for code in profiles
+            if evaluate(
+                replace(self._profile_request(rtype, code), patient=patient, **facts),
+                None,
+                consents,
+                self.agreements,
+            ).allowed
+        )
 
 
 def refusal(decision: Decision, what: str) -> Forbidden:

@@ -11,12 +11,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import exists, or_, select
+from sqlalchemy import exists, or_, select, text
 from sqlalchemy.orm import Session
 
 from gateway.db.tables import ReferenceIndex, ResourceRow, TokenIndex
 from gateway.db.tables_referral import ReferralRow
-from gateway.sharing.profile import agency_uri
+from gateway.sharing.profile import PARAM, agency_uri
 
 R = ResourceRow.__table__  # type: ignore[attr-defined]
 REF = ReferenceIndex.__table__  # type: ignore[attr-defined]
@@ -186,6 +186,23 @@ class FactsRepository:
             if content:
                 found[patient].append(orjson.loads(content))
         return found
+
+    def profiles(self, rtype: str) -> list[str]:
+        """The distinct access profiles stored for ``rtype``: a loose index scan (one index probe
+        per distinct code) rather than a DISTINCT over every resource's token row."""
+        rows = self.session.execute(
+            text(
+                "WITH RECURSIVE p(code) AS ("
+                " SELECT min(code) FROM idx_token WHERE rtype = :rtype AND param = :param"
+                " UNION ALL"
+                " SELECT (SELECT min(t.code) FROM idx_token t"
+                "  WHERE t.rtype = :rtype AND t.param = :param AND t.code > p.code)"
+                " FROM p WHERE p.code IS NOT NULL"
+                ") SELECT code FROM p WHERE code IS NOT NULL"
+            ),
+            {"rtype": rtype, "param": PARAM},
+        )
+        return [r[0] for r in rows]
 
     @staticmethod
     def consented(patient_id: Any) -> Any:

@@ -248,10 +248,7 @@ class SharingGuard:
         key = (id(self.session.get_bind()), rtype)
         cached = _profiles.get(key)
         if cached is None or time.monotonic() - cached[0] >= PROFILE_TTL:
-            rows = self.session.execute(
-                select(TOK.c.code).where(TOK.c.rtype == rtype, TOK.c.param == PARAM).distinct()
-            )
-            cached = (time.monotonic(), [r[0] for r in rows])
+            cached = (time.monotonic(), self.facts.profiles(rtype))
             _profiles[key] = cached
         return sorted(set(cached[1]) | WRITTEN.get(rtype, set()))
 

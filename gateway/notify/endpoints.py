@@ -6,7 +6,9 @@ GET    /notify/subscriptions/{id}/$status    SubscriptionStatus (backport Parame
 DELETE /notify/subscriptions/{id}            switch off (status off; nothing more is sent)
 GET    /notify/deliveries?subscription=&status=&_count=&_offset=
 
-Every call appends an AuditEvent in its own unit of work (:mod:`gateway.placement.trail`).
+Every call appends an AuditEvent in its own unit of work (:mod:`gateway.placement.trail`). A new
+subscription must name a topic the sharing rules could ever show the caller (403 naming the
+policies, :mod:`gateway.notify.permitted`).
 """
 
 from __future__ import annotations
@@ -103,6 +105,7 @@ async def create(request: Request, caller: Caller = Depends(get_caller)) -> Resp
                 body,
                 now=now,
                 https_only=settings.production,
+                guard=trail.guard,
             )
             trail.touch_ref(f"Subscription/{stored.rid}")
         return stored.content or "", stored.rid, secret

@@ -48,7 +48,12 @@ class SubscriptionHook(WriteHook):
             )
         settings = w.state.settings
         stored, secret = subscriptions.create_subscription(
-            _service(w), w.caller, body, now=_now(w.state), https_only=settings.production
+            _service(w),
+            w.caller,
+            body,
+            now=_now(w.state),
+            https_only=settings.production,
+            guard=w.service.guard,
         )
         w.response_headers[SECRET_HEADER] = secret
         w.response_headers["Cache-Control"] = "no-store"

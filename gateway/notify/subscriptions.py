@@ -21,12 +21,15 @@ import orjson
 from gateway.auth.schemas import Caller
 from gateway.db.tables_placement import NotifySubscriptionRow
 from gateway.fhir.errors import FhirError, Forbidden, InvalidRequest, NotFound
+from gateway.fhir.guard import Guard
 from gateway.fhir.service import ResourceService, Stored
 from gateway.notify import topics
 from gateway.notify.bundle import status_parameters
 from gateway.notify.outbox import Outbox
+from gateway.notify.permitted import check_topic
 from gateway.notify.repository import NotifyRepository
 from gateway.notify.signing import EVENT_ID, SIGNATURE, TIMESTAMP, new_secret
+from gateway.notify.subscriber import subscriber_extension, without_subscriber
 from gateway.sharing.profile import agency_uri
 
 Resource = dict[str, Any]
@@ -118,9 +121,10 @@ def check_subscription(body: Any, agency: str, *, https_only: bool) -> Subscript
     return SubscriptionSpec(topic, endpoint, headers, str(content), heartbeat)
 
 
-def _normalised(body: Resource, spec: SubscriptionSpec, agency: str) -> Resource:
+def _normalised(body: Resource, spec: SubscriptionSpec, caller: Caller, agency: str) -> Resource:
     out = copy.deepcopy(body)
     out.pop("id", None)
+    out["extension"] = [*without_subscriber(out.get("extension")), subscriber_extension(caller)]
     out["status"] = "requested"
     out.setdefault("reason", f"{spec.topic} notifications for {agency}")
     out["criteria"] = topics.canonical(spec.topic)
@@ -149,13 +153,25 @@ def _normalised(body: Resource, spec: SubscriptionSpec, agency: str) -> Resource
 
 
 def create_subscription(
-    svc: ResourceService, caller: Caller, body: Any, *, now: float, https_only: bool
+    svc: ResourceService,
+    caller: Caller,
+    body: Any,
+    *,
+    now: float,
+    https_only: bool,
+    guard: Guard | None = None,
 ) -> tuple[Stored, str]:
-    """Store the Subscription, queue its handshake; return it and its signing secret."""
+    """Store the Subscription, queue its handshake; return it and its signing secret.
+
+    ``guard`` is the request's sharing guard: a topic whose notifications it could never show the
+    caller is refused (403). Internal callers that subscribe on an agency's behalf pass none.
+    """
     if not caller.agency:
         raise Forbidden("only a registered agency can subscribe to notifications")
     spec = check_subscription(body, caller.agency, https_only=https_only)
-    stored = svc.create("Subscription", _normalised(body, spec, caller.agency))
+    if guard is not None:
+        check_topic(guard, spec.topic)
+    stored = svc.create("Subscription", _normalised(body, spec, caller, caller.agency))
     secret = new_secret()
     row = NotifySubscriptionRow(
         id=stored.rid,

@@ -51,6 +51,16 @@ TOPICS: dict[str, tuple[str, str]] = {
     ),
 }
 
+# topic → the resource types its notifications focus on (what a subscriber must be able to see at
+# all for the subscription to make sense: gateway.notify.permitted)
+FOCUS_TYPES: dict[str, tuple[str, ...]] = {
+    NEW_PLACEMENT_TASK: ("Task",),
+    PLACEMENT_STATUS: ("Task", "Communication"),  # involuntary-hold alerts are Communications
+    NEW_REFERRAL_TASK: ("Task",),
+    REFERRAL_STATUS: ("Task",),
+    REFERRAL_ESCALATION: ("Communication",),  # the supervisor alert, the referral as context
+}
+
 CONTENTS = ("empty", "id-only", "full-resource")
 
 

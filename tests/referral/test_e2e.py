@@ -40,8 +40,10 @@ def gateway(db: Database, settings: Settings, keystore: KeyStore) -> Iterator[tu
         yield base, app
 
 
-def auth(app: Any, agency: str, role: str) -> dict[str, str]:
-    return bearer(app, agency=agency, role=role, client_id=f"{agency}-client")
+def auth(
+    app: Any, agency: str, role: str, purposes: tuple[str, ...] = ("TREAT",)
+) -> dict[str, str]:
+    return bearer(app, agency=agency, role=role, client_id=f"{agency}-client", purposes=[*purposes])
 
 
 def subscribe(base: str, headers: dict[str, str], url: str) -> None:
@@ -114,7 +116,8 @@ def test_hl7_and_police_referrals_close_the_loop_over_http(
     police_hook.start()
     try:
         hospital = auth(app, HOSPITAL, "hospital_ehr")
-        police = auth(app, POLICE, "police_rms")
+        # the police records system asserts law enforcement, as the registered demo client does
+        police = auth(app, POLICE, "police_rms", ("HLEGAL", "THREAT"))
         subscribe(base, hospital, hospital_hook.url)
         subscribe(base, police, police_hook.url)
         sent = httpx.post(

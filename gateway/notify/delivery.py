@@ -4,10 +4,12 @@ One :meth:`Deliverer.run_once` pass:
 
 1. claims up to ``limit`` subscriptions with a message due (``FOR UPDATE SKIP LOCKED`` on
    PostgreSQL, so replicas claim different ones) and leases them for ``lease`` seconds;
-2. for each, POSTs the message numbered ``delivered_seq + 1``, then the next, … (no database
-   transaction is open during the POST); a 2xx marks it delivered, anything else records the error,
-   sets ``next_attempt_at`` by exponential backoff and stops that subscription for this pass, so
-   later messages never overtake an undelivered one;
+2. for each, takes the message numbered ``delivered_seq + 1`` and decides it for the subscriber
+   under the sharing rules as they stand now (:mod:`gateway.notify.release`), POSTs what was
+   released (no database transaction is open during the POST), then records the outcome together
+   with the attempt's audit events (:mod:`gateway.notify.delivery_audit`): a 2xx marks it
+   delivered, anything else records the error, sets ``next_attempt_at`` by exponential backoff and
+   stops that subscription for this pass, so later messages never overtake an undelivered one;
 3. releases the lease.
 
 Messages are never dropped: a receiver that is down gets everything, in order, once it is back. A
@@ -25,12 +27,16 @@ from dataclasses import dataclass
 import httpx
 import orjson
 
+from gateway.audit.log import AuditLog
 from gateway.db.session import Database
 from gateway.fhir.service import ResourceService
+from gateway.notify.delivery_audit import record_attempt
 from gateway.notify.outbox import Outbox
+from gateway.notify.release import Released, release
 from gateway.notify.repository import NotifyRepository
 from gateway.notify.signing import signed_headers
 from gateway.notify.subscriptions import set_status
+from gateway.sharing.for_subscriber import SubscriberGuards
 
 log = logging.getLogger("gateway.notify")
 
@@ -48,7 +54,11 @@ class _Message:
     endpoint: str
     headers: tuple[str, ...]
     secret: str
-    payload: bytes
+    released: Released
+
+    @property
+    def payload(self) -> bytes:
+        return self.released.payload
 
 
 @dataclass
@@ -61,7 +71,12 @@ class DeliveryReport:
 
 
 class Deliverer:
-    """Delivers due messages; one per process (or several: they share nothing but the database)."""
+    """Delivers due messages; one per process (or several: they share nothing but the database).
+
+    ``audit`` receives every attempt's decisions; ``guards`` builds each subscriber's sharing guard
+    (the agreements in force; the example partnership when not given, as the app without
+    ``GATEWAY_AGREEMENTS_FILE``).
+    """
 
     def __init__(
         self,
@@ -69,6 +84,8 @@ class Deliverer:
         fhir_base: str,
         client: httpx.Client | None = None,
         *,
+        audit: AuditLog,
+        guards: SubscriberGuards | None = None,
         owner: str | None = None,
         lease: float = 60.0,
         limit: int = 20,
@@ -78,6 +95,8 @@ class Deliverer:
     ) -> None:
         self.db = db
         self.fhir_base = fhir_base
+        self.audit = audit
+        self.guards = guards or SubscriberGuards.load()
         self.client = client or httpx.Client(timeout=timeout)
         self.owner = owner or uuid.uuid4().hex[:16]
         self.lease, self.limit, self.batch, self.error_after = lease, limit, batch, error_after
@@ -113,7 +132,7 @@ class Deliverer:
                     sub.endpoint,
                     tuple(orjson.loads(sub.headers)),
                     sub.secret,
-                    msg.payload.encode(),
+                    release(session, self.fhir_base, sub, msg, self.guards),
                 )
             code, error = self._post(message, now)
             ok = code is not None and 200 <= code < 300
@@ -153,6 +172,10 @@ class Deliverer:
             msg = repo.message(message.pk)
             if sub is None or msg is None:
                 return
+            result = f"delivered (HTTP {code})" if ok else (error or "not delivered")
+            record_attempt(
+                self.audit, session, sub, msg, message.released, delivered=ok, result=result
+            )
             msg.attempts += 1
             msg.last_attempt_at, msg.last_status, msg.last_error = now, code, error
             svc = ResourceService(session, self.fhir_base)

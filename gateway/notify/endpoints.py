@@ -8,7 +8,8 @@ GET    /notify/deliveries?subscription=&status=&_count=&_offset=
 
 Every call appends an AuditEvent in its own unit of work (:mod:`gateway.placement.trail`). A new
 subscription must name a topic the sharing rules could ever show the caller (403 naming the
-policies, :mod:`gateway.notify.permitted`).
+policies, :mod:`gateway.notify.permitted`). The delivery log names an event's focus only when the
+caller may read it now (oversight roles see every one), as the notifications themselves do.
 """
 
 from __future__ import annotations
@@ -24,14 +25,17 @@ from gateway.auth.deps import get_caller, require
 from gateway.auth.schemas import Caller
 from gateway.db.tables_placement import NotifyOutboxRow, NotifySubscriptionRow
 from gateway.fhir.errors import InvalidRequest
+from gateway.fhir.guard import Guard
 from gateway.fhir.schemas import FHIR_JSON
 from gateway.fhir.service import ResourceService
 from gateway.notify import subscriptions
 from gateway.notify.bundle import iso
+from gateway.notify.release import readable
 from gateway.notify.repository import NotifyRepository
 from gateway.placement.trail import audited
 
 router = APIRouter(prefix="/notify")
+OVERSIGHT = ("gateway_admin", "bha_auditor")
 SECRET_HEADER = "X-Subscription-Secret"
 
 
@@ -67,13 +71,13 @@ def subscription_summary(row: NotifySubscriptionRow, pending: int) -> dict[str, 
     }
 
 
-def delivery_view(row: NotifyOutboxRow) -> dict[str, Any]:
+def delivery_view(row: NotifyOutboxRow, focus: str | None) -> dict[str, Any]:
     return {
         "eventId": row.event_id,
         "sequence": row.seq,
         "eventNumber": row.event_number,
         "type": row.kind,
-        "focus": row.focus,
+        "focus": focus,
         "status": row.status,
         "attempts": row.attempts,
         "createdAt": _iso(row.created_at),
@@ -82,6 +86,18 @@ def delivery_view(row: NotifyOutboxRow) -> dict[str, Any]:
         "lastHttpStatus": row.last_status,
         "lastError": row.last_error,
     }
+
+
+def _shown_focus(
+    svc: ResourceService, guard: Guard, caller: Caller, refs: list[str | None]
+) -> dict[str, str]:
+    """The events' focus references the caller may see: all of them for oversight (the delivery
+    log, as the audit trail names resources), else only those it may read now, as a notification
+    names them (a withheld event's focus is not revealed here either)."""
+    wanted = {ref for ref in refs if ref}
+    if caller.role in OVERSIGHT:
+        return {ref: ref for ref in wanted}
+    return {ref: ref for ref in sorted(wanted) if readable(svc, guard, ref)}
 
 
 @router.post("/subscriptions")
@@ -122,7 +138,7 @@ async def create(request: Request, caller: Caller = Depends(get_caller)) -> Resp
 @router.get("/subscriptions")
 def list_subscriptions(request: Request, caller: Caller = Depends(get_caller)) -> Response:
     require(caller, "r", "Subscription")
-    everyone = caller.role in ("gateway_admin", "bha_auditor")
+    everyone = caller.role in OVERSIGHT
     with audited(request, caller, "search-type", "Subscription") as trail:
         repo = NotifyRepository(trail.session)
         rows = repo.subscriptions_of(None if everyone else caller.agency or "")
@@ -175,9 +191,10 @@ def deliveries(request: Request, caller: Caller = Depends(get_caller)) -> Respon
         trail.touch_ref(f"Subscription/{row.id}")
         repo = NotifyRepository(trail.session)
         total, rows = repo.deliveries(sid, state, offset, count)
+        focus = _shown_focus(svc, trail.guard, caller, [r.focus for r in rows])
         body = {
             "subscription": subscription_summary(row, repo.pending_count(sid)),
             "total": total,
-            "deliveries": [delivery_view(r) for r in rows],
+            "deliveries": [delivery_view(r, focus.get(r.focus or "")) for r in rows],
         }
     return Response(orjson.dumps(body), media_type="application/json")

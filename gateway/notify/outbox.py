@@ -3,8 +3,9 @@
 A unit of work collects its notices in an :class:`Outbox` and calls :meth:`Outbox.flush` once, at
 the end: the subscribers of each notice are found, each subscription's counters are bumped in
 subscription-id order (a fixed lock order, so concurrent writers never deadlock on them) and one
-``notify_outbox`` row per subscriber and notice is inserted, its Bundle built now (what the
-subscriber may see is decided at the time of the change).
+``notify_outbox`` row per subscriber and notice is inserted, its *candidate* Bundle built now.
+What the subscriber may see of it is decided when it is sent, under the sharing rules as they stand
+then (:mod:`gateway.notify.release`).
 """
 
 from __future__ import annotations
@@ -28,8 +29,10 @@ Resource = dict[str, Any]
 class Notice:
     """Something happened that ``agency``'s subscribers to ``topic`` should hear about.
 
-    ``resources`` is what a ``full-resource`` payload carries (the focus first; already reduced
-    to what the agency may see); ``context`` names resources for ``additional-context``.
+    ``resources`` is what a ``full-resource`` payload may carry (the focus first; as the
+    publishing workflow offers it, e.g. reduced to the minimum necessary); ``context`` names
+    resources for ``additional-context``. The sharing rules decide each one for each subscriber at
+    delivery, on the stored version.
     """
 
     topic: str

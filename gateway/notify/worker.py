@@ -20,7 +20,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from gateway.audit.log import get_audit_log
 from gateway.notify.delivery import Deliverer, queue_heartbeats
+from gateway.sharing.for_subscriber import SubscriberGuards
 
 log = logging.getLogger("gateway.notify")
 
@@ -65,11 +67,22 @@ class PeriodicWorker:
             self.on_stop()
 
 
+def app_deliverer(app: Any, **options: Any) -> Deliverer:
+    """The app's :class:`Deliverer`: its database, audit log and agreements (``options`` are
+    :class:`Deliverer`'s keywords and replace them)."""
+    state = app.state
+    wiring: dict[str, Any] = {
+        "audit": get_audit_log(state),
+        "guards": SubscriberGuards.load(state.settings.agreements_file),
+    }
+    return Deliverer(state.db, state.settings.fhir_base, **{**wiring, **options})
+
+
 def notify_worker(app: Any, interval: float = 1.0) -> PeriodicWorker:
     """Heartbeats, then delivery of everything due, for the app's database."""
     state = app.state
     clock = getattr(getattr(state, "placement", None), "clock", None)
-    deliverer = Deliverer(state.db, state.settings.fhir_base)
+    deliverer = app_deliverer(app)
 
     def tick() -> None:
         now = clock.now() if clock is not None else time.time()

@@ -6,8 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from gateway.audit.log import AuditLog
 from gateway.db.session import Database
 from gateway.placement.workflow_types import ManualClock, PlacementContext, WorkflowConfig
+from gateway.settings import Settings
 from tests.notify.receiver import Receiver
 from tests.placement.workflow.support import BASE, FACILITIES, finder, patient, seed
 
@@ -40,3 +42,9 @@ def ctx(clock: ManualClock) -> PlacementContext:
         config=WorkflowConfig(top_n=2),
         clock=clock,
     )
+
+
+@pytest.fixture()
+def audit_log(settings: Settings) -> AuditLog:
+    """The gateway's audit log, for delivery workers built outside an app."""
+    return AuditLog.from_settings(settings)

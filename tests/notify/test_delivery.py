@@ -9,6 +9,7 @@ from collections import Counter
 import pytest
 from sqlalchemy import select
 
+from gateway.audit.log import AuditLog
 from gateway.db.session import Database
 from gateway.db.tables_placement import NotifyOutboxRow, NotifySubscriptionRow
 from gateway.notify.delivery import Deliverer, backoff, queue_heartbeats
@@ -57,13 +58,17 @@ def subscription(db: Database, sid: str) -> NotifySubscriptionRow:
 
 
 def test_a_receiver_that_is_down_gets_every_event_once_it_is_back(
-    seeded: Database, ctx: PlacementContext, clock: ManualClock, receiver: Receiver
+    seeded: Database,
+    ctx: PlacementContext,
+    clock: ManualClock,
+    receiver: Receiver,
+    audit_log: AuditLog,
 ) -> None:
     sid, secret = subscribe(seeded, REQUESTER, PLACEMENT_STATUS, receiver.url, now=clock.now())
     open_requests(seeded, ctx, 3)
     queued = outbox(seeded, sid)
     assert [m.kind for m in queued] == ["handshake"] + ["event-notification"] * 3
-    deliverer = Deliverer(seeded, BASE, timeout=2)
+    deliverer = Deliverer(seeded, BASE, timeout=2, audit=audit_log)
     first = deliverer.run_once(clock.now())
     assert (first.claimed, first.delivered, first.failed) == (1, 0, 1)
     sub = subscription(seeded, sid)
@@ -90,13 +95,17 @@ def test_a_receiver_that_is_down_gets_every_event_once_it_is_back(
 
 
 def test_failures_back_off_exponentially_and_mark_the_subscription_in_error(
-    seeded: Database, ctx: PlacementContext, clock: ManualClock, receiver: Receiver
+    seeded: Database,
+    ctx: PlacementContext,
+    clock: ManualClock,
+    receiver: Receiver,
+    audit_log: AuditLog,
 ) -> None:
     receiver.status = 503
     receiver.start()
     sid, _ = subscribe(seeded, "org-f1", NEW_PLACEMENT_TASK, receiver.url, now=clock.now())
     open_requests(seeded, ctx, 1)
-    deliverer = Deliverer(seeded, BASE, timeout=2, error_after=3)
+    deliverer = Deliverer(seeded, BASE, timeout=2, error_after=3, audit=audit_log)
     waits = []
     for _ in range(4):
         deliverer.run_once(clock.now())
@@ -121,6 +130,7 @@ def test_queued_messages_survive_a_restart(
     ctx: PlacementContext,
     clock: ManualClock,
     receiver: Receiver,
+    audit_log: AuditLog,
 ) -> None:
     sid, secret = subscribe(seeded, "org-f1", NEW_PLACEMENT_TASK, receiver.url, now=clock.now())
     open_requests(seeded, ctx, 2)
@@ -132,7 +142,7 @@ def test_queued_messages_survive_a_restart(
     receiver.start()
     fresh = Database(database_url, pool_size=2)  # "after the restart": a new engine, new worker
     try:
-        deliverer = Deliverer(fresh, BASE, timeout=2)
+        deliverer = Deliverer(fresh, BASE, timeout=2, audit=audit_log)
         assert deliverer.run_once(clock.now()).claimed == 0  # the dead lease still holds
         clock.advance(61)
         assert deliverer.run_once(clock.now()).delivered == 3
@@ -147,7 +157,10 @@ def test_queued_messages_survive_a_restart(
 
 
 def test_heartbeats_after_a_quiet_period(
-    seeded: Database, clock: ManualClock, receiver: Receiver
+    seeded: Database,
+    clock: ManualClock,
+    receiver: Receiver,
+    audit_log: AuditLog,
 ) -> None:
     from gateway.fhir.service import ResourceService
     from gateway.notify.subscriptions import create_subscription
@@ -173,7 +186,7 @@ def test_heartbeats_after_a_quiet_period(
             now=clock.now(),
             https_only=False,
         )
-    deliverer = Deliverer(seeded, BASE, timeout=2)
+    deliverer = Deliverer(seeded, BASE, timeout=2, audit=audit_log)
     deliverer.run_once(clock.now())
     clock.advance(599)
     assert queue_heartbeats(seeded, BASE, clock.now()) == 0
@@ -190,6 +203,7 @@ def test_two_workers_deliver_everything_exactly_once_in_order(
     clock: ManualClock,
     receiver: Receiver,
     backend: str,
+    audit_log: AuditLog,
 ) -> None:
     if backend != "postgresql":
         pytest.skip("concurrent claiming (FOR UPDATE SKIP LOCKED) needs PostgreSQL")
@@ -203,7 +217,9 @@ def test_two_workers_deliver_everything_exactly_once_in_order(
     ]
     open_requests(seeded, ctx, 8)
     expected = sum(len(outbox(seeded, s)) for s in subs)
-    workers = [Deliverer(seeded, BASE, timeout=5, limit=2, batch=3) for _ in range(3)]
+    workers = [
+        Deliverer(seeded, BASE, timeout=5, limit=2, batch=3, audit=audit_log) for _ in range(3)
+    ]
     barrier = threading.Barrier(len(workers))
     errors: list[BaseException] = []
 

@@ -11,15 +11,14 @@ from fastapi.testclient import TestClient
 from gateway.app import create_app
 from gateway.auth.keys import KeyStore
 from gateway.db.session import Database
-from gateway.notify.delivery import Deliverer
 from gateway.notify.topics import FILTER_CRITERIA, PAYLOAD_CONTENT, canonical
+from gateway.notify.worker import app_deliverer
 from gateway.placement.workflow_setup import install
 from gateway.placement.workflow_types import ManualClock
 from gateway.settings import Settings
 from tests.conftest import bearer
 from tests.notify.receiver import Receiver
 from tests.placement.workflow.support import (
-    BASE,
     FACILITIES,
     ORIGIN,
     finder,
@@ -73,7 +72,7 @@ def test_subscribe_returns_the_secret_once_and_stores_the_backport_shape(
         {"url": PAYLOAD_CONTENT, "valueCode": "id-only"}
     ]
     assert secret not in response.text
-    Deliverer(seeded, BASE, timeout=2).run_once(clock.now())
+    app_deliverer(api.app, timeout=2).run_once(clock.now())
     assert receiver.got[0].headers["authorization"] == "Bearer abc"
     assert read(seeded, "Subscription", stored["id"])["status"] == "active"
     status = api.get(f"/notify/subscriptions/{stored['id']}/$status", headers=auth(api, "org-f1"))
@@ -128,7 +127,7 @@ def test_delivery_status_is_visible_to_its_agency_only(
         headers=auth(api, "hosp-a", "hospital_ehr"),
     )
     assert opened.status_code == 201
-    Deliverer(seeded, BASE, timeout=2).run_once(clock.now())  # receiver down: one failure
+    app_deliverer(api.app, timeout=2).run_once(clock.now())  # receiver down: one failure
     got = api.get(f"/notify/deliveries?subscription={sid}", headers=auth(api, "hosp-a")).json()
     assert got["total"] == 2
     assert got["subscription"]["messagesPending"] == 2
@@ -137,7 +136,7 @@ def test_delivery_status_is_visible_to_its_agency_only(
     assert (head["type"], head["status"], head["attempts"]) == ("handshake", "pending", 1)
     assert "could not be reached" in head["lastError"]
     receiver.start()
-    Deliverer(seeded, BASE, timeout=2).run_once(clock.now() + 10)
+    app_deliverer(api.app, timeout=2).run_once(clock.now() + 10)
     got = api.get(
         f"/notify/deliveries?subscription={sid}&status=delivered", headers=auth(api, "hosp-a")
     ).json()

@@ -13,9 +13,9 @@ import pytest
 from gateway.app import create_app
 from gateway.auth.keys import KeyStore
 from gateway.db.session import Database
-from gateway.notify.delivery import Deliverer
 from gateway.notify.signing import verify
 from gateway.notify.topics import FILTER_CRITERIA, canonical
+from gateway.notify.worker import app_deliverer
 from gateway.placement.workflow_setup import install
 from gateway.placement.workflow_types import ManualClock
 from gateway.settings import Settings
@@ -74,7 +74,7 @@ def test_post_fhir_subscription_subscribes_and_signs_with_the_returned_secret(
     assert response.headers["Location"].startswith(f"{BASE}/Subscription/{stored['id']}/")
     listed = live.send("GET", "/notify/subscriptions", "org-f1")
     assert [s["id"] for s in listed.json()["subscriptions"]] == [stored["id"]]
-    Deliverer(seeded, BASE, timeout=2).run_once(clock.now())
+    app_deliverer(live.app, timeout=2).run_once(clock.now())
     [handshake] = receiver.got
     assert verify(secret, handshake.body, handshake.headers)
     assert not verify("another-secret", handshake.body, handshake.headers)

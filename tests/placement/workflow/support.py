@@ -182,7 +182,10 @@ def service_request(
 
 
 def caller(agency: str, role: str = "hospital_ehr") -> Caller:
-    return Caller.with_scope(f"{agency}-client", "system/*.cruds", agency=agency, role=role)
+    # an agency system's token carries its purpose of use (notifications are decided for it)
+    return Caller.with_scope(
+        f"{agency}-client", "system/*.cruds", agency=agency, role=role, purposes=("TREAT",)
+    )
 
 
 def run(db: Database, ctx: PlacementContext, step: Callable[[PlacementWorkflow], Any]) -> Any:

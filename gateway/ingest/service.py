@@ -22,6 +22,7 @@ from gateway.db.session import Database
 from gateway.fhir.bundles import BundleProcessor
 from gateway.fhir.errors import FhirError, InvalidRequest, Issue, NotFound, UnsupportedMediaType
 from gateway.fhir.service import ResourceService
+from gateway.ingest.own_records import OwnRecordsOnly
 from gateway.mpi.matching import Thresholds
 from gateway.mpi.service import MpiService
 
@@ -179,7 +180,7 @@ class IngestService:
         audit = _Audited(f"{name} record {record.key}", audit_ctx) if audit_ctx else None
         for attempt in range(WRITE_ATTEMPTS):
             try:
-                response, outcome = self._store(conversion.bundle, authorize, audit)
+                response, outcome = self._store(conversion.bundle, source, authorize, audit)
                 break
             except (IntegrityError, OperationalError) as exc:
                 # Another record created one of the same shared resources (an officer, a location)
@@ -212,10 +213,16 @@ class IngestService:
         )
 
     def _store(
-        self, bundle: dict[str, Any], authorize: Authorize, audit: _Audited | None = None
+        self,
+        bundle: dict[str, Any],
+        source: SourceInfo,
+        authorize: Authorize,
+        audit: _Audited | None = None,
     ) -> tuple[dict[str, Any], str]:
         with self.db.unit_of_work() as session:
-            svc = ResourceService(session, self.base_url, labeller=self.labeller)
+            # The record's conditional matches see the sender's own records only (own_records.py).
+            guard = OwnRecordsOnly(source.source_uri)
+            svc = ResourceService(session, self.base_url, labeller=self.labeller, guard=guard)
             svc.repo.prefetch(_put_targets(bundle))
             response = BundleProcessor(svc, authorize=authorize).process(bundle)
             outcome = _outcome(svc)

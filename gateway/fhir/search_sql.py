@@ -364,11 +364,25 @@ class QueryBuilder:
     def page_query(self, req: SearchRequest, extra: Sequence[ColumnElement[bool]] = ()) -> Select:
         return (
             select(R.c.pk, R.c.res_id, R.c.content)
-            .where(*self.where(req), *extra)
+            .where(*self._filtered(req, extra))
             .order_by(*self.order_by(req))
             .offset(req.offset)
             .limit(req.count)
         )
 
     def count_query(self, req: SearchRequest, extra: Sequence[ColumnElement[bool]] = ()) -> Select:
-        return select(func.count()).select_from(R).where(*self.where(req), *extra)
+        return select(func.count()).select_from(R).where(*self._filtered(req, extra))
+
+    def _filtered(
+        self, req: SearchRequest, extra: Sequence[ColumnElement[bool]]
+    ) -> list[ColumnElement[bool]]:
+        """The search's own conditions, then ``extra`` (the sharing filter) on what they match.
+
+        The search is materialised first so that the planner cannot run the sharing filter's
+        per-row probes on every row one criterion matches before another criterion has narrowed
+        them (``code&date`` at 540,000 stored: 15,203 rows probed for 317 matches).
+        """
+        if not extra:
+            return self.where(req)
+        matched = select(R.c.pk).where(*self.where(req)).cte("matched").prefix_with("MATERIALIZED")
+        return [R.c.pk.in_(select(matched.c.pk)), *extra]

@@ -4,6 +4,7 @@ up itself)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -13,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from gateway.fhir.service import ResourceService
 from policies.agreements import AgreementSet
+from policies.consent import compile_consent
 from policies.model import Principal
 from policies.pipeline import evaluate, request_for
 from policies.redaction import apply_obligations
@@ -50,7 +52,11 @@ class Caller:
 
     @property
     def police(self) -> bool:
-        return self.role in ("police_officer", "cit_officer")
+        return self.role in ("police_officer", "cit_officer", "police_rms")
+
+    @property
+    def name(self) -> str:
+        return f"{self.role}/{self.agency}/{'+'.join(self.purposes)}"
 
     def headers(self, client: TestClient) -> dict[str, str]:
         token = bearer(client.app, role=self.role, agency=self.agency, purposes=list(self.purposes))
@@ -235,10 +241,16 @@ class Oracle:
         patient: str,
         writer: dict[tuple[str, str], str],
         consents: list[dict[str, Any]],
+        *,
+        relations: Mapping[str, frozenset[str]] | None = None,
+        placements: Mapping[str, tuple[bool, bool, bool]] | None = None,
     ) -> None:
+        self.relations = RELATIONS if relations is None else relations
+        self.placements = placements or {}
         self.patient = patient
         self.writer = writer
         self.consents = consents
+        self._compiled = [compile_consent(c) for c in consents]
         self.stored = {key: stored_content(client, *key) for key in writer}
         settings = client.app.state.settings
         self.agreements = (
@@ -258,25 +270,45 @@ class Oracle:
         )
         reason = "patient unresponsive, history needed" if caller.btg else None
         purpose = "BTG" if reason and "BTG" in caller.purposes else purpose_of_caller(caller)
+        about = about_patient(resource)
+        addressed, accepted, requested = self.placements.get(caller.agency, (False, False, False))
         request = request_for(
             principal,
             action,
             resource,
             purpose=purpose,
             owning_agency=self.writer[key],
-            relations=RELATIONS.get(caller.agency, frozenset()),
+            relations=self.relations.get(caller.agency, frozenset()) if about else frozenset(),
+            addressed_to_principal_facility=addressed and bool(about),
+            accepted=accepted and bool(about),
+            requested_by_principal_agency=requested and bool(about),
+            # a safety flag counts for CIT officers only while it is active
+            active=resource.get("status", "active") == "active" if key[0] == "Flag" else True,
             btg_reason=reason if purpose == "BTG" else None,
-            patient=self.patient,
+            patient=about,
             at=datetime.now(UTC),
         )
-        return apply_obligations(
-            resource, evaluate(request, resource, self.consents, self.agreements)
-        )
+        consents = self._compiled if about == self.patient else []
+        return apply_obligations(resource, evaluate(request, resource, consents, self.agreements))
 
     def visible(self, caller: Caller, rtype: str, action: str = "search") -> set[str]:
         return {
             rid for (t, rid) in self.stored if t == rtype and self.shown(caller, (t, rid), action)
         }
+
+
+def about_patient(resource: dict[str, Any]) -> str | None:
+    """The patient a seeded resource is about for the sharing rules (whose consents apply, whom an
+    agency serves), found here independently of the gateway's own rule: the subject, patient, for
+    or beneficiary it names. Audit records (a Provenance naming the patient as its target) are
+    about no patient: ``policies.agreements.NON_PATIENT_CLASSES``."""
+    if resource.get("resourceType") == "Patient":
+        return str(resource["id"])
+    for ref in (resource.get(k) for k in ("subject", "patient", "for", "beneficiary")):
+        target = ref.get("reference") if isinstance(ref, dict) else None
+        if isinstance(target, str) and target.startswith("Patient/"):
+            return target.split("/", 1)[1]
+    return None
 
 
 def purpose_of_caller(caller: Caller) -> str:

@@ -88,6 +88,9 @@ class SearchRequest:
     total: str = "accurate"
     warnings: list[Issue] = field(default_factory=list)
     echo: list[tuple[str, str]] = field(default_factory=list)  # accepted params, for links
+    # Keyset paging for walks over a whole type (bulk export): only ids after this one. Never
+    # set from a query string; with ``_sort=_id`` the walk resumes where the last page ended.
+    after_id: str | None = None
 
 
 def split_values(raw: str) -> tuple[str, ...]:

@@ -71,6 +71,8 @@ class QueryBuilder:
     ) -> list[ColumnElement[bool]]:
         res = R if table is None else table
         conds: list[ColumnElement[bool]] = [res.c.rtype == req.rtype, res.c.deleted.is_(False)]
+        if req.after_id is not None:
+            conds.append(res.c.res_id > req.after_id)
         for crit in req.criteria:
             conds.append(self.criterion(req.rtype, crit, res))
         return conds

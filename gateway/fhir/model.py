@@ -44,6 +44,7 @@ SUPPORTED_TYPES: tuple[str, ...] = (
     "QuestionnaireResponse",
     "Communication",
     "Appointment",
+    "Group",
     "MeasureReport",
     "Subscription",
     "AuditEvent",

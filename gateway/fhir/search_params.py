@@ -961,6 +961,39 @@ PARAMS: dict[str, dict[str, SearchParam]] = {
             ),
         ),
     ),
+    "Group": _index(
+        SearchParam("actual", "token", ("actual",)),
+        SearchParam("characteristic", "token", ("characteristic.code",)),
+        SearchParam("code", "token", ("code",)),
+        SearchParam("exclude", "token", ("characteristic.exclude",)),
+        SearchParam("identifier", "token", ("identifier",)),
+        SearchParam(
+            "managing-entity",
+            "reference",
+            ("managingEntity",),
+            ("Practitioner", "PractitionerRole", "RelatedPerson", "Organization"),
+        ),
+        SearchParam(
+            "member",
+            "reference",
+            ("member.entity",),
+            (
+                "Practitioner",
+                "Group",
+                "Device",
+                "Medication",
+                "Patient",
+                "Substance",
+                "PractitionerRole",
+            ),
+        ),
+        SearchParam("type", "token", ("type",)),
+        SearchParam(
+            "value",
+            "token",
+            ("characteristic.valueCodeableConcept", "characteristic.valueBoolean"),
+        ),
+    ),
     "Subscription": _index(
         SearchParam("contact", "token", ("contact",)),
         SearchParam("criteria", "string", ("criteria",)),
@@ -1043,6 +1076,7 @@ def params_for(resource_type: str) -> dict[str, SearchParam]:
 #
 # Composite parameters (skipped by design):
 #   DocumentReference: relationship (relatesTo: relation + relatesto)
+#   Group: characteristic-value (characteristic: code + value)
 #   Observation: code-value-concept, code-value-date, code-value-quantity, code-value-string,
 #     combo-code-value-concept, combo-code-value-quantity, component-code-value-concept,
 #     component-code-value-quantity

@@ -254,6 +254,7 @@ EXPECTED_TYPES = [
     "QuestionnaireResponse",
     "Communication",
     "Appointment",
+    "Group",
     "MeasureReport",
     "Subscription",
     "AuditEvent",

@@ -25,6 +25,7 @@ from gateway.auth.server import GatewayAuthorizationServer
 from gateway.auth.tokens import TokenService
 from gateway.db.migrate import check_migrated
 from gateway.db.session import Database
+from gateway.export.endpoints import router as export_router
 from gateway.fhir.endpoints import router as fhir_router
 from gateway.fhir.guard import OPEN, Guard
 from gateway.ingest.endpoints import router as ingest_router
@@ -187,6 +188,7 @@ def create_app(
     app.include_router(ingest_router)
     app.include_router(mpi_router)
     app.include_router(outcomes_router)
+    app.include_router(export_router)  # /fhir/$export…, ahead of the generic FHIR routes
     app.include_router(fhir_router)
     install_placement_directory(
         app

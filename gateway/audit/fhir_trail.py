@@ -5,6 +5,7 @@ policies and consents that decided. Refusals are recorded in a unit of work of t
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -23,13 +24,18 @@ log = logging.getLogger("gateway.audit")
 GROUP_COMMITTED = READ_INTERACTIONS | {"search", "search-type", "search-system", "capabilities"}
 
 
-def _decided(request: Request) -> tuple[list[str], list[str], list[str]]:
-    guard = getattr(request.state, "guard", None)
-    decisions = getattr(guard, "decisions", []) or []
+def decided(decisions: Sequence[Any]) -> tuple[list[str], list[str], list[str]]:
+    """The patients, policies and consents a sharing guard's decisions name (``guard.decisions``,
+    refusals included), as the interaction's AuditEvent records them."""
     patients = sorted({f"Patient/{d.patient}" for d in decisions if d.patient})
     policies = sorted({p for d in decisions for p in d.decision.policy_ids})
     consents = sorted({c for d in decisions for c in d.decision.consents_consulted})
     return patients, policies, consents
+
+
+def _decided(request: Request) -> tuple[list[str], list[str], list[str]]:
+    guard = getattr(request.state, "guard", None)
+    return decided(getattr(guard, "decisions", []) or [])
 
 
 def record_access(

@@ -184,11 +184,14 @@ class AuditEvents(EventFactory):
         *,
         patients: Sequence[str] = (),
         resources: Sequence[str] = (),
+        policies: Sequence[str] = (),
+        consents: Sequence[str] = (),
         disclosure: bool = False,
         recorded: datetime | None = None,
     ) -> dict[str, Any]:
-        """Data leaving in bulk (a CSV export, an accounting report): DCM 110106 Export, action R;
-        with subtype iso-21089 ``disclose`` when it is a disclosure to account for."""
+        """Data leaving in bulk (a CSV export, an accounting report, a FHIR bulk data file):
+        DCM 110106 Export, action R; with subtype iso-21089 ``disclose`` when it is a disclosure to
+        account for. ``policies`` and ``consents`` are those that decided what it holds."""
         subtypes = [c.coding(c.LIFECYCLE, "disclose")]
         event = self.base(
             c.coding(c.DCM, "110106"),
@@ -203,6 +206,7 @@ class AuditEvents(EventFactory):
             ctx,
             client_type=c.concept(c.DCM, "110152"),
             user_type=c.concept(c.PARTICIPATION, "IRCP"),
+            policies=policies,
         )
         event["agent"].insert(1, self.server_agent(c.concept(c.DCM, "110153")))
         event["entity"].append(
@@ -212,7 +216,7 @@ class AuditEvents(EventFactory):
                 "description": what[:500],
             }
         )
-        self.add_entities(event, ctx, patients=patients, resources=resources)
+        self.add_entities(event, ctx, patients=patients, resources=resources, consents=consents)
         return event
 
     def ingest(

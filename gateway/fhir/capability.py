@@ -9,6 +9,8 @@ from functools import cache
 from typing import Any
 
 from gateway import __version__
+from gateway.export.schemas import CAPABILITY as BULK_DATA
+from gateway.export.schemas import OPERATION as EXPORT
 from gateway.fhir.model import FHIR_VERSION, SUPPORTED_TYPES
 from gateway.fhir.search_params import CUSTOM_PARAMS, params_for
 from gateway.settings import Settings
@@ -57,6 +59,9 @@ def _resource(rtype: str) -> dict[str, Any]:
         "searchRevInclude": [],
         "searchParam": [_search_param(rtype, n, p.type) for n, p in sorted(params.items())],
     }
+    level = {"Patient": "patient", "Group": "group"}.get(rtype)
+    if level is not None:  # Bulk Data Access IG: Patient/$export and Group/[id]/$export
+        entry["operation"] = [{"name": "export", "definition": EXPORT[level]}]
     if rtype in _READ_ONLY:
         entry.update(
             interaction=[{"code": code} for code in _READ_INTERACTIONS],
@@ -90,6 +95,7 @@ def capability_statement(settings: Settings) -> dict[str, Any]:
         "date": "2026-11-28",
         "publisher": "Crisis Exchange Gateway",
         "kind": "instance",
+        "instantiates": [BULK_DATA],
         "software": {"name": "Crisis Exchange Gateway", "version": __version__},
         "implementation": {
             "description": "Crisis Exchange Gateway FHIR API",
@@ -107,6 +113,7 @@ def capability_statement(settings: Settings) -> dict[str, Any]:
                     {"code": "batch"},
                     {"code": "history-system"},
                 ],
+                "operation": [{"name": "export", "definition": EXPORT["system"]}],
             }
         ],
     }

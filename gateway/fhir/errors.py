@@ -14,7 +14,8 @@ Hierarchy::
     ├── PreconditionFailed         412 conflict
     ├── PayloadTooLarge            413 too-costly
     ├── UnsupportedMediaType       415 not-supported
-    └── Unprocessable              422 processing
+    ├── Unprocessable              422 processing
+    └── TooManyRequests            429 throttled
 
 Messages say what is wrong and where (``issue.expression``); they never echo patient data.
 """
@@ -125,3 +126,7 @@ class UnsupportedMediaType(FhirError):
 
 class Unprocessable(FhirError):
     status, code = 422, "processing"
+
+
+class TooManyRequests(FhirError):
+    status, code = 429, "throttled"

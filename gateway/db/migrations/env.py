@@ -8,6 +8,7 @@ from sqlmodel import SQLModel
 import gateway.db.tables
 import gateway.db.tables_audit
 import gateway.db.tables_auth
+import gateway.db.tables_export
 import gateway.db.tables_ingest
 import gateway.db.tables_placement
 import gateway.db.tables_referral  # noqa: F401

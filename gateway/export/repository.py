@@ -9,6 +9,7 @@ lost its lease (presumed dead, the job resumed by another) changes nothing.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
@@ -21,6 +22,14 @@ R = ResourceRow.__table__  # type: ignore[attr-defined]
 REF = ReferenceIndex.__table__  # type: ignore[attr-defined]
 J = ExportJobRow
 F = ExportFileRow
+
+
+class Listed(NamedTuple):
+    """One output file as a manifest names it."""
+
+    id: str
+    rtype: str
+    count: int
 
 
 class LeaseLost(RuntimeError):
@@ -140,10 +149,12 @@ class ExportRepository:
         self.session.add(row)
         self.session.flush()
 
-    def files(self, job_id: str) -> list[ExportFileRow]:
-        return list(
-            self.session.execute(select(F).where(F.job_id == job_id).order_by(F.seq)).scalars()
+    def listing(self, job_id: str) -> list[Listed]:
+        """The job's files in order, without their content (a manifest lists them)."""
+        rows = self.session.execute(
+            select(F.id, F.rtype, F.count).where(F.job_id == job_id).order_by(F.seq)
         )
+        return [Listed(*row) for row in rows]
 
     def file(self, file_id: str) -> ExportFileRow | None:
         return self.session.get(F, file_id)

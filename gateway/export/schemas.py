@@ -5,12 +5,16 @@ the canonical URLs the CapabilityStatement names, the settings, and the completi
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from gateway.db.tables_export import ExportFileRow, ExportJobRow
+from gateway.db.tables_export import ExportJobRow
+
+if TYPE_CHECKING:
+    from gateway.export.repository import Listed
 
 NDJSON = "application/fhir+ndjson"
 # Bulk Data IG 2.0.0, _outputFormat: the full type and its two abbreviations are the same format.
@@ -79,7 +83,7 @@ def file_url(fhir_base: str, file_id: str) -> str:
     return f"{fhir_base}/{FILE_PATH}/{file_id}"
 
 
-def manifest(fhir_base: str, job: ExportJobRow, files: list[ExportFileRow]) -> dict[str, Any]:
+def manifest(fhir_base: str, job: ExportJobRow, files: Sequence[Listed]) -> dict[str, Any]:
     """The Complete Status body: every file, in export order, each with its type and count.
     Nothing a caller may not see is named: withheld resources leave no trace in it."""
     return {

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from gateway.auth.schemas import Caller
 from gateway.db.tables_export import ExportFileRow, ExportJobRow
 from gateway.export.kickoff import KickOff
-from gateway.export.repository import ExportRepository
+from gateway.export.repository import ExportRepository, Listed
 from gateway.export.schemas import ACCEPTED, COMPLETED, ExportConfig
 from gateway.fhir.dates import instant_now
 from gateway.fhir.errors import NotFound, TooManyRequests
@@ -71,8 +71,8 @@ class ExportService:
             raise NotFound(f"no export job {job_id[:64]} is known to this client")
         return job
 
-    def files(self, job: ExportJobRow) -> list[ExportFileRow]:
-        return self.repo.files(job.id) if job.status == COMPLETED else []
+    def files(self, job: ExportJobRow) -> list[Listed]:
+        return self.repo.listing(job.id) if job.status == COMPLETED else []
 
     def cancel(self, caller: Caller, job_id: str, now: float) -> None:
         """Stop the job (a runner at work notices at its next file) and delete it and its files."""

@@ -5,11 +5,7 @@ the gateway then connects as ``role``, which owns nothing and so cannot disable 
 
 from __future__ import annotations
 
-from sqlmodel import SQLModel
-
-import gateway.db.tables
-import gateway.db.tables_audit
-import gateway.db.tables_auth  # noqa: F401  (register every table in the metadata)
+from gateway.db.schema import METADATA  # every table, whatever else was imported
 
 APPEND_ONLY = ("audit_leaf", "audit_patient", "audit_node", "audit_checkpoint")
 INSERT_ONLY = ("audit_btg_review", "audit_accounting_suspension")
@@ -22,7 +18,7 @@ def _quote(name: str) -> str:
 def grants_sql(role: str) -> str:
     who = _quote(role)
     audit = (*APPEND_ONLY, *INSERT_ONLY)
-    others = sorted(t.name for t in SQLModel.metadata.sorted_tables if t.name not in audit)
+    others = sorted(t.name for t in METADATA.sorted_tables if t.name not in audit)
     lines = [
         f"GRANT USAGE ON SCHEMA public TO {who};",
         f"GRANT SELECT ON alembic_version TO {who};",

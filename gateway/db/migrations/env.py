@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlmodel import SQLModel
 
-import gateway.db.tables
-import gateway.db.tables_audit
-import gateway.db.tables_auth
-import gateway.db.tables_export
-import gateway.db.tables_ingest
-import gateway.db.tables_placement
-import gateway.db.tables_referral  # noqa: F401
 from gateway.db.engine import make_engine
+from gateway.db.schema import METADATA
 
 config = context.config
-target_metadata = SQLModel.metadata
+target_metadata = METADATA
 
 
 def run_migrations_offline() -> None:

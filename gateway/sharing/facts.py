@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import exists, or_, select, text
+from sqlalchemy import exists, false, or_, select, text
 from sqlalchemy.orm import Session
 
 from gateway.db.tables import ReferenceIndex, ResourceRow, TokenIndex
@@ -25,6 +25,9 @@ OWN = REF.alias("owner_ref")
 
 # Reference search parameters that name the patient a resource is about (its Patient compartment).
 PATIENT_PARAMS = ("patient", "subject", "for", "beneficiary")
+# Types whose ``patient`` search parameter does not come from the elements ``patient_of`` reads
+# (Provenance.target, AuditEvent.entity): a decision treats them as about no patient, so must SQL.
+ABOUT_NO_PATIENT = frozenset({"Provenance", "AuditEvent"})
 # What links an agency to a patient it serves (AccessRequest.relations).
 RELATION_OF = {
     "Encounter": "encounter",
@@ -205,36 +208,62 @@ class FactsRepository:
         return [r[0] for r in rows]
 
     @staticmethod
-    def consented(patient_id: Any) -> Any:
-        """SQL: the patient whose id is the column ``patient_id`` has a Consent on file (an index
-        probe of the Consent's ``patient`` reference)."""
+    def decided_alone(patient_id: Any, facility: str | None) -> Any:
+        """SQL: the patient whose id is the column ``patient_id`` has facts of their own that can
+        change a decision about them: a Consent on file or, for a ``facility``, a placement Task
+        addressed to it. Index probes of the Consent's ``patient`` and the Task's ``owner``."""
         consent = REF.alias("consent_of")
-        return exists().where(
+        consented = exists().where(
             consent.c.rtype == "Consent",
             consent.c.param == "patient",
             consent.c.target_id == patient_id,
             consent.c.target_type == "Patient",
         )
+        if facility is None:
+            return consented
+        task = REF.alias("placement_for")
+        owner = REF.alias("placement_owner")
+        addressed = exists().where(
+            task.c.rtype == "Task",
+            task.c.param.in_(PATIENT_PARAMS),
+            task.c.target_type == "Patient",
+            task.c.target_id == patient_id,
+            exists().where(
+                owner.c.res_pk == task.c.res_pk,
+                owner.c.param == "owner",
+                owner.c.target_type == "Organization",
+                owner.c.target_id == facility,
+            ),
+        )
+        return or_(consented, addressed)
 
-    def about_consented(self, table: Any, rtype: str) -> Any:
-        """SQL: the row of ``table`` is about a patient with a Consent on file."""
+    def about_decided_alone(self, table: Any, rtype: str, facility: str | None) -> Any:
+        """SQL: the row of ``table`` is about a patient :meth:`decided_alone`."""
+        if rtype in ABOUT_NO_PATIENT:
+            return false()
         if rtype == "Patient":
-            return self.consented(table.c.res_id)
-        about = REF.alias("about_consented")
+            return self.decided_alone(table.c.res_id, facility)
+        about = REF.alias("about_decided_alone")
         return exists().where(
             about.c.res_pk == table.c.pk,
             about.c.rtype == rtype,
             about.c.param.in_(PATIENT_PARAMS),
             about.c.target_type == "Patient",
-            self.consented(about.c.target_id),
+            self.decided_alone(about.c.target_id, facility),
         )
 
-    def consented_among(self, table: Any, rtype: str, candidates: Sequence[Any]) -> list[str]:
-        """The patients with a Consent on file that rows of ``table`` matching ``candidates`` (a
-        search's own conditions) are about: the only patients whose consents can change what this
-        search may count, however many patients have consents in the store."""
+    def decided_alone_among(
+        self, table: Any, rtype: str, candidates: Sequence[Any], facility: str | None
+    ) -> list[str]:
+        """The patients :meth:`decided_alone` that rows of ``table`` matching ``candidates`` (a
+        search's own conditions) are about: the only patients whose own facts can change what
+        this search may count, however many consents and placements the store holds."""
+        if rtype in ABOUT_NO_PATIENT:
+            return []
         if rtype == "Patient":
-            query = select(table.c.res_id).where(*candidates, self.consented(table.c.res_id))
+            query = select(table.c.res_id).where(
+                *candidates, self.decided_alone(table.c.res_id, facility)
+            )
         else:
             about = REF.alias("candidate_about")
             query = (
@@ -246,7 +275,7 @@ class FactsRepository:
                     about.c.rtype == rtype,
                     about.c.param.in_(PATIENT_PARAMS),
                     about.c.target_type == "Patient",
-                    self.consented(about.c.target_id),
+                    self.decided_alone(about.c.target_id, facility),
                 )
             )
         return sorted({str(r[0]) for r in self.session.execute(query.distinct())})

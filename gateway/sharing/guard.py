@@ -20,7 +20,14 @@ from sqlalchemy.orm import Session
 
 from gateway.auth.schemas import Caller
 from gateway.fhir.errors import Forbidden, Issue
-from gateway.sharing.facts import PATIENT_PARAMS, REF, TOK, FactsRepository, patient_of
+from gateway.sharing.facts import (
+    ABOUT_NO_PATIENT,
+    PATIENT_PARAMS,
+    REF,
+    TOK,
+    FactsRepository,
+    patient_of,
+)
 from gateway.sharing.profile import PARAM, WRITTEN, agency_uri, owner_of, parse_profile
 from policies.agreements import AgreementSet
 from policies.engine import default_engine
@@ -212,8 +219,11 @@ class SharingGuard:
             )
         # A row about a consented patient never passes on the general rule, even one written
         # after the candidates were looked at (it is then left out, never counted unchecked).
-        unconsented = and_(or_(*general), not_(self.facts.about_consented(table, rtype)))
-        consented = self.facts.consented_among(table, rtype, [*candidates])
+        facility = agency if self.principal.agency_kind == "facility" else None
+        unconsented = and_(
+            or_(*general), not_(self.facts.about_decided_alone(table, rtype, facility))
+        )
+        consented = self.facts.decided_alone_among(table, rtype, [*candidates], facility)
         if not consented:
             return [unconsented]
         self._prefetch(consented)
@@ -281,6 +291,8 @@ class SharingGuard:
     def _about_served(self, table: Table, rtype: str) -> ColumnElement[bool]:
         """The row is about a patient the caller's agency serves, probed per candidate row."""
         agency = str(self.principal.agency)
+        if rtype in ABOUT_NO_PATIENT:
+            return false()
         if rtype == "Patient":
             return self.facts.serves(agency, table.c.res_id)
         about = REF.alias("about_patient")

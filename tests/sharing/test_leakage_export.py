@@ -13,7 +13,6 @@ export walk past every withheld row (its cursor must not stop at one).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -42,16 +41,6 @@ KICK_OFF = {"Accept": "application/fhir+json", "Prefer": "respond-async"}
 BASE = "http://testserver"
 
 
-def search_filter_gap(caller: Caller, rtype: str) -> bool:
-    """What the search filter is known to withhold although the rules allow it (the two
-    disagreements tests/sharing/test_leakage_roles.py reports: a facility's placement facts are
-    decided only for consenting patients; an auditor's Provenance is tied to its target patient's
-    consents). An export is a search, so it withholds them too; it must never show more."""
-    return caller.role in ("facility_intake", "facility_system") or (
-        caller.role == "bha_auditor" and rtype == "Provenance"
-    )
-
-
 @pytest.mark.parametrize("scenario", sorted(CONSENTS))
 def test_every_caller_exports_exactly_what_the_rules_allow(
     gateway: TestClient, scenario: str
@@ -73,7 +62,7 @@ def test_every_role_exports_exactly_what_the_rules_allow_of_every_data_class(
     problems: list[str] = []
     readers = set()
     for caller in working_callers():
-        found, caller_problems = check_caller(partnership, population, caller, search_filter_gap)
+        found, caller_problems = check_caller(partnership, population, caller)
         problems += caller_problems
         readers |= {caller.role} if found else set()
     assert problems == []
@@ -101,11 +90,9 @@ def check_caller(
     client: TestClient,
     oracle: Oracle | Population,
     caller: Caller,
-    gap: Callable[[Caller, str], bool] = lambda caller, rtype: False,
 ) -> tuple[int, list[str]]:
     """Export everything the oracle stores at system and Patient level; return how many
-    resources were exported and what differs from the rules (withholding what ``gap`` names is
-    not counted; showing more than the rules allow always is)."""
+    resources were exported and what differs from the rules."""
     name = f"{caller.role}/{caller.agency}/{'+'.join(caller.purposes)}"
     problems: list[str] = []
     if caller.btg:
@@ -130,7 +117,7 @@ def check_caller(
                     rid for rid in want if about_patient(oracle.stored[(rtype, rid)]) in readable
                 }
             got = files.get(rtype, {})
-            if set(got) != want and (set(got) - want or not gap(caller, rtype)):
+            if set(got) != want:
                 problems.append(
                     f"{name}: {path} {rtype} exported {sorted(set(got) - want)} "
                     f"withheld {sorted(want - set(got))}"

@@ -7,7 +7,7 @@ organisation or by one of its team queues (``gateway/referral``)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
@@ -53,6 +53,23 @@ def patient_of(resource: dict[str, Any]) -> str | None:
             if target.startswith("Patient/"):
                 return target.split("/")[1]
     return None
+
+
+def row_about(table: Any, rtype: str, test: Callable[[Any], Any], name: str) -> Any:
+    """SQL: the row of ``table`` is about a patient (a Patient row about itself, any other through
+    its Patient compartment reference) whose id column passes ``test``; per row, an index probe."""
+    if rtype in ABOUT_NO_PATIENT:
+        return false()
+    if rtype == "Patient":
+        return test(table.c.res_id)
+    about = REF.alias(name)
+    return exists().where(
+        about.c.res_pk == table.c.pk,
+        about.c.rtype == rtype,
+        about.c.param.in_(PATIENT_PARAMS),
+        about.c.target_type == "Patient",
+        test(about.c.target_id),
+    )
 
 
 class FactsRepository:
@@ -239,17 +256,8 @@ class FactsRepository:
 
     def about_decided_alone(self, table: Any, rtype: str, facility: str | None) -> Any:
         """SQL: the row of ``table`` is about a patient :meth:`decided_alone`."""
-        if rtype in ABOUT_NO_PATIENT:
-            return false()
-        if rtype == "Patient":
-            return self.decided_alone(table.c.res_id, facility)
-        about = REF.alias("about_decided_alone")
-        return exists().where(
-            about.c.res_pk == table.c.pk,
-            about.c.rtype == rtype,
-            about.c.param.in_(PATIENT_PARAMS),
-            about.c.target_type == "Patient",
-            self.decided_alone(about.c.target_id, facility),
+        return row_about(
+            table, rtype, lambda patient: self.decided_alone(patient, facility), "about_alone"
         )
 
     def decided_alone_among(

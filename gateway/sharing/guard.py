@@ -21,12 +21,12 @@ from sqlalchemy.orm import Session
 from gateway.auth.schemas import Caller
 from gateway.fhir.errors import Forbidden, Issue
 from gateway.sharing.facts import (
-    ABOUT_NO_PATIENT,
     PATIENT_PARAMS,
     REF,
     TOK,
     FactsRepository,
     patient_of,
+    row_about,
 )
 from gateway.sharing.profile import PARAM, WRITTEN, agency_uri, owner_of, parse_profile
 from policies.agreements import AgreementSet
@@ -291,17 +291,8 @@ class SharingGuard:
     def _about_served(self, table: Table, rtype: str) -> ColumnElement[bool]:
         """The row is about a patient the caller's agency serves, probed per candidate row."""
         agency = str(self.principal.agency)
-        if rtype in ABOUT_NO_PATIENT:
-            return false()
-        if rtype == "Patient":
-            return self.facts.serves(agency, table.c.res_id)
-        about = REF.alias("about_patient")
-        return exists().where(
-            about.c.res_pk == table.c.pk,
-            about.c.rtype == rtype,
-            about.c.param.in_(PATIENT_PARAMS),
-            about.c.target_type == "Patient",
-            self.facts.serves(agency, about.c.target_id),
+        return row_about(
+            table, rtype, lambda patient: self.facts.serves(agency, patient), "about_served"
         )
 
     def _allowed_profiles(self, rtype: str, patient: str, profiles: list[str]) -> tuple[str, ...]:

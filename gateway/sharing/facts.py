@@ -21,7 +21,6 @@ from gateway.sharing.profile import PARAM, agency_uri
 R = ResourceRow.__table__  # type: ignore[attr-defined]
 REF = ReferenceIndex.__table__  # type: ignore[attr-defined]
 TOK = TokenIndex.__table__  # type: ignore[attr-defined]
-OWN = REF.alias("owner_ref")
 
 # Reference search parameters that name the patient a resource is about (its Patient compartment).
 PATIENT_PARAMS = ("patient", "subject", "for", "beneficiary")
@@ -55,6 +54,17 @@ def patient_of(resource: dict[str, Any]) -> str | None:
     return None
 
 
+def owned_by(res_pk: Any, agency: str, name: str) -> Any:
+    """SQL: the resource whose pk is the column ``res_pk`` has ``owner`` = Organization/``agency``."""
+    owner = REF.alias(name)
+    return exists().where(
+        owner.c.res_pk == res_pk,
+        owner.c.param == "owner",
+        owner.c.target_type == "Organization",
+        owner.c.target_id == agency,
+    )
+
+
 def row_about(table: Any, rtype: str, test: Callable[[Any], Any], name: str) -> Any:
     """SQL: the row of ``table`` is about a patient (a Patient row about itself, any other through
     its Patient compartment reference) whose id column passes ``test``; per row, an index probe."""
@@ -81,13 +91,7 @@ class FactsRepository:
         written = exists().where(
             TOK.c.res_pk == REF.c.res_pk, TOK.c.param == "_source", TOK.c.code == agency_uri(agency)
         )
-        owned = exists().where(
-            OWN.c.res_pk == REF.c.res_pk,
-            OWN.c.param == "owner",
-            OWN.c.target_type == "Organization",
-            OWN.c.target_id == agency,
-        )
-        return or_(written, owned)
+        return or_(written, owned_by(REF.c.res_pk, agency, "owner_ref"))
 
     def serves(self, agency: str, patient_id: Any) -> Any:
         """SQL: ``agency`` serves the patient whose id is the column ``patient_id``: it wrote or owns
@@ -100,7 +104,6 @@ class FactsRepository:
         uri = agency_uri(agency)
         link = REF.alias("served_link")
         source = TOK.alias("served_source")
-        owner = REF.alias("served_owner")
         held_source = TOK.alias("held_source")
         patient_row = R.alias("held_patient")
         linked = exists().where(
@@ -114,12 +117,7 @@ class FactsRepository:
                     source.c.param == "_source",
                     source.c.code == uri,
                 ),
-                exists().where(
-                    owner.c.res_pk == link.c.res_pk,
-                    owner.c.param == "owner",
-                    owner.c.target_type == "Organization",
-                    owner.c.target_id == agency,
-                ),
+                owned_by(link.c.res_pk, agency, "served_owner"),
             ),
         )
         held = exists().where(
@@ -239,18 +237,12 @@ class FactsRepository:
         if facility is None:
             return consented
         task = REF.alias("placement_for")
-        owner = REF.alias("placement_owner")
         addressed = exists().where(
             task.c.rtype == "Task",
             task.c.param.in_(PATIENT_PARAMS),
             task.c.target_type == "Patient",
             task.c.target_id == patient_id,
-            exists().where(
-                owner.c.res_pk == task.c.res_pk,
-                owner.c.param == "owner",
-                owner.c.target_type == "Organization",
-                owner.c.target_id == facility,
-            ),
+            owned_by(task.c.res_pk, facility, "placement_owner"),
         )
         return or_(consented, addressed)
 
